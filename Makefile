@@ -1,0 +1,37 @@
+# veil: the two commands that matter are `make demo` and `make test` (see README.md).
+BUILD_DIR ?= build
+
+.PHONY: all deps build demo test unit integration bench asan format clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	@BUILD_DIR=$(BUILD_DIR) ./scripts/build.sh
+
+demo: build
+	@./scripts/demo.sh $(BUILD_DIR)/veil
+
+test: build
+	@./scripts/run-tests.sh $(BUILD_DIR)
+
+unit: build
+	@cd $(BUILD_DIR) && ctest -L unit --output-on-failure
+
+integration: build
+	@cd $(BUILD_DIR) && ctest -L integration --output-on-failure
+
+bench: build
+	@./bench/run.sh $(BUILD_DIR)/veil
+
+asan: deps
+	@BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS=-DVEIL_SANITIZE=ON ./scripts/build.sh
+	@cd build-asan && ctest -L unit --output-on-failure
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan
