@@ -7,7 +7,12 @@ build_dir=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
 exec 9>/tmp/veil-build.lock
 flock 9
-if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+if [ ! -f "$build_dir/Makefile" ]; then
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" ${CMAKE_ARGS:-} >/dev/null
 fi
-cmake --build "$build_dir" -j "$jobs" "$@"
+# Arguments are target names (none: everything).
+if [ $# -gt 0 ]; then
+  cmake --build "$build_dir" -j "$jobs" --target "$@"
+else
+  cmake --build "$build_dir" -j "$jobs"
+fi

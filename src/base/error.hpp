@@ -14,11 +14,10 @@ struct Error {
 
   // "msg: strerror(err)" or just "msg".
   std::string str() const;
+  bool operator==(const Error&) const = default;
   // Adds context in front: "context: msg".
   Error wrap(const std::string& context) const& { return Error{context + ": " + msg, err}; }
-  Error wrap(const std::string& context) && {
-    return Error{context + ": " + std::move(msg), err};
-  }
+  Error wrap(const std::string& context) && { return Error{context + ": " + std::move(msg), err}; }
 };
 
 template <class T = void>
@@ -35,15 +34,15 @@ inline std::unexpected<Error> fail_errno(std::string msg) {
 }  // namespace veil
 
 // Propagates an error from an expression returning Result<T>; evaluates to the value.
-#define VEIL_TRY(expr)                                              \
-  ({                                                                \
-    auto veil_try_r_ = (expr);                                      \
+#define VEIL_TRY(expr)                                             \
+  ({                                                               \
+    auto veil_try_r_ = (expr);                                     \
     if (!veil_try_r_) return std::unexpected(veil_try_r_.error()); \
-    std::move(veil_try_r_).value();                                 \
+    std::move(veil_try_r_).value();                                \
   })
 // Same, for Result<void>.
-#define VEIL_CHECK(expr)                                            \
-  do {                                                              \
-    auto veil_try_r_ = (expr);                                      \
+#define VEIL_CHECK(expr)                                           \
+  do {                                                             \
+    auto veil_try_r_ = (expr);                                     \
     if (!veil_try_r_) return std::unexpected(veil_try_r_.error()); \
   } while (0)

@@ -120,10 +120,13 @@ Result<> remove_all(const std::string& path) {
     if (errno == ENOENT) return {};
     return fail_errno("stat " + path);
   }
-  return remove_at(AT_FDCWD, path.c_str(), st.st_dev).transform_error(
-      [&](Error e) { return std::move(e).wrap("remove " + path); });
+  auto r = remove_at(AT_FDCWD, path.c_str(), st.st_dev);
+  if (!r) return std::unexpected(r.error().wrap("remove " + path));
+  return {};
 }
 
-bool path_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+bool path_exists(const std::string& path) {
+  return ::access(path.c_str(), F_OK) == 0;
+}
 
 }  // namespace veil

@@ -19,10 +19,18 @@ struct Options {
 void configure(const Options& opts);
 void write(Level level, std::string_view msg);
 
-inline void debug(std::string_view m) { write(Level::debug, m); }
-inline void info(std::string_view m) { write(Level::info, m); }
-inline void warn(std::string_view m) { write(Level::warning, m); }
-inline void error(std::string_view m) { write(Level::error, m); }
+inline void debug(std::string_view m) {
+  write(Level::debug, m);
+}
+inline void info(std::string_view m) {
+  write(Level::info, m);
+}
+inline void warn(std::string_view m) {
+  write(Level::warning, m);
+}
+inline void error(std::string_view m) {
+  write(Level::error, m);
+}
 
 // RFC 3339 with nanoseconds, UTC ("2026-11-21T13:29:03.123456789Z").
 std::string rfc3339_now();

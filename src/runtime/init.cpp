@@ -1,0 +1,186 @@
+#include "runtime/init.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/file.hpp"
+#include "linux/credentials.hpp"
+#include "linux/namespaces.hpp"
+#include "linux/rlimits.hpp"
+#include "linux/rootfs.hpp"
+#include "linux/sysctl.hpp"
+#include "runtime/exec_path.hpp"
+
+namespace veil::runtime {
+namespace {
+
+[[noreturn]] void die(const SyncChannel& ch, const Error& e) {
+  (void)ch.send(MsgType::error, e.err, e.str());
+  _exit(1);
+}
+
+Result<> expect(const SyncChannel& ch, MsgType t) {
+  auto m = ch.recv();
+  if (!m) return std::unexpected(m.error());
+  if (!*m) return fail("parent went away");
+  if ((*m)->type != t) return fail("unexpected sync message");
+  return {};
+}
+
+Result<> set_oom_score_adj(int v) {
+  if (auto r = write_file("/proc/self/oom_score_adj", std::to_string(v)); !r) {
+    if (r.error().err == EACCES && v < 0)
+      return fail(fmt::format("process.oomScoreAdj {}: this host does not allow lowering "
+                              "oom_score_adj (CAP_SYS_RESOURCE is not in the bounding set); use "
+                              "a value >= 0 (containerd: restrict_oom_score_adj = true)",
+                              v),
+                  EACCES);
+    return std::unexpected(r.error().wrap("process.oomScoreAdj"));
+  }
+  return {};
+}
+
+Result<> reset_signals() {
+  sigset_t all;
+  sigemptyset(&all);
+  if (sigprocmask(SIG_SETMASK, &all, nullptr) != 0) return fail_errno("sigprocmask");
+  for (int s = 1; s < NSIG; ++s) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    signal(s, SIG_DFL);
+  }
+  return {};
+}
+
+Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
+  const oci::Spec& spec = *cfg.spec;
+  const oci::Process& proc = spec.process;
+  VEIL_CHECK(reset_signals());
+  if (::setsid() < 0) return fail_errno("setsid");
+  if (proc.oom_score_adj) VEIL_CHECK(set_oom_score_adj(*proc.oom_score_adj));
+  if (cfg.new_keyring) {
+    // A fresh session keyring, so containers do not share the caller's keys.
+    std::string name = "_ses." + spec.hostname;
+    ::syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name.c_str());
+  }
+
+  const auto* userns = spec.linux.find(oci::NsType::user);
+  rootfs::Context rc;
+  rc.spec = &spec;
+  rc.rootfs = cfg.rootfs;
+  rc.new_userns = userns != nullptr;
+  rc.no_pivot = cfg.no_pivot;
+  rc.cgroup_layout = cfg.cgroup_layout;
+  rc.cgroup_dirs = cfg.cgroup_dirs;
+
+  // sysctls go through the host's /proc while we still see it; the values land in our namespaces.
+  VEIL_CHECK(sysctl::apply(spec.linux.sysctl));
+  if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)
+    return fail_errno("set hostname \"" + spec.hostname + "\"");
+  if (!spec.domainname.empty() &&
+      ::setdomainname(spec.domainname.data(), spec.domainname.size()) != 0)
+    return fail_errno("set domainname \"" + spec.domainname + "\"");
+
+  VEIL_CHECK(rootfs::prepare(rc));
+  VEIL_CHECK(rootfs::enter(rc));
+  VEIL_CHECK(rootfs::finalize(rc));
+
+  VEIL_CHECK(rlimits::apply(proc.rlimits));
+  if (::chdir(proc.cwd.c_str()) != 0) return fail_errno("process.cwd " + proc.cwd);
+
+  auto exe = find_executable(proc.args[0], proc.env);
+  if (!exe) return std::unexpected(exe.error());
+  std::vector<std::string> env = with_home(proc.env, proc.user.uid);
+
+  if (proc.user.umask)
+    ::umask(static_cast<mode_t>(*proc.user.umask));
+  else
+    ::umask(022);
+  VEIL_CHECK(credentials::apply(proc.user, proc.capabilities));
+  if (proc.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return fail_errno("prctl(PR_SET_NO_NEW_PRIVS)");
+
+  // Everything above the preserved range is closed at exec (our own fds are all up there).
+  unsigned first = 3U + static_cast<unsigned>(cfg.preserve_fds);
+  if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    return fail_errno("close_range");
+  for (int fd = 3; fd < static_cast<int>(first); ++fd) {
+    int fl = ::fcntl(fd, F_GETFD);
+    if (fl >= 0) ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  }
+
+  VEIL_CHECK(ch.send(MsgType::ready));
+  char b;
+  ssize_t n;
+  do {
+    n = ::read(cfg.fifo_fd, &b, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(1);  // the container was deleted before it started
+
+  std::vector<char*> argv, envp;
+  for (const auto& a : proc.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  ::execve(exe->c_str(), argv.data(), envp.data());
+  int err = errno;
+  std::string msg = fmt::format("veil: exec {}: {}\n", *exe, strerror(err));
+  (void)!::write(STDERR_FILENO, msg.data(), msg.size());
+  _exit(err == ENOENT ? 127 : 126);
+}
+
+}  // namespace
+
+void run_stage1(const InitConfig& cfg, const SyncChannel& ch) {
+  const oci::Spec& spec = *cfg.spec;
+  if (cfg.lock_fd >= 0) ::close(cfg.lock_fd);
+  if (auto r = expect(ch, MsgType::go); !r) die(ch, r.error());
+
+  auto joins = namespaces::open_paths(spec.linux.namespaces);
+  if (!joins) die(ch, joins.error());
+
+  // The user namespace comes first: every namespace created after it is owned by it.
+  for (const auto& j : *joins)
+    if (j.type == oci::NsType::user)
+      if (auto r = namespaces::join(j); !r) die(ch, r.error());
+  const auto* user = spec.linux.find(oci::NsType::user);
+  if (user && user->path.empty()) {
+    if (::unshare(CLONE_NEWUSER) != 0) die(ch, Error{"create user namespace", errno});
+    if (auto r = ch.send(MsgType::id_maps); !r) die(ch, r.error());
+    if (auto r = expect(ch, MsgType::id_maps_done); !r) die(ch, r.error());
+  }
+  if (user) {
+    // Become root of the user namespace (when 0 is mapped) so files we create are owned by it.
+    ::syscall(SYS_setresgid, 0, 0, 0);
+    ::syscall(SYS_setresuid, 0, 0, 0);
+  }
+  for (const auto& j : *joins)
+    if (j.type != oci::NsType::user && j.type != oci::NsType::mount)
+      if (auto r = namespaces::join(j); !r) die(ch, r.error());
+  for (const auto& j : *joins)
+    if (j.type == oci::NsType::mount)
+      if (auto r = namespaces::join(j); !r) die(ch, r.error());
+
+  int flags = namespaces::new_flags(spec.linux.namespaces, CLONE_NEWUSER);
+  if (flags && ::unshare(flags) != 0) die(ch, Error{"create namespaces", errno});
+  if (flags & CLONE_NEWTIME)
+    if (auto r = namespaces::write_time_offsets(spec.linux.time_offsets); !r) die(ch, r.error());
+
+  // Stage 2 becomes our sibling: a child of the process that ran `veil create`/`run`.
+  long pid = ::syscall(SYS_clone, CLONE_PARENT, nullptr, nullptr, nullptr, 0);
+  if (pid < 0) die(ch, Error{"clone container process", errno});
+  if (pid == 0) {
+    auto r = stage2(cfg, ch);
+    die(ch, r ? Error{"container init returned"} : r.error());
+  }
+  (void)ch.send(MsgType::child_pid, pid);
+  _exit(0);
+}
+
+}  // namespace veil::runtime

@@ -1,0 +1,33 @@
+// The container side of `create`: code that runs in the forked children.
+//   stage 1 (forked by the parent): joins namespaces by path, creates the new ones (the parent
+//     writes the uid/gid maps), writes time offsets, then clones stage 2 as a sibling
+//     (CLONE_PARENT) so the container process is a child of the caller, and exits.
+//   stage 2 (the container's process, pid 1 of a new pid namespace): builds the rootfs, hostname,
+//     sysctls, rlimits, identity and capabilities, reports "ready", then blocks on the exec fifo
+//     until `start` and execs the configured process.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "linux/cgroups.hpp"
+#include "oci/spec.hpp"
+#include "runtime/sync.hpp"
+
+namespace veil::runtime {
+
+struct InitConfig {
+  const oci::Spec* spec = nullptr;
+  std::string rootfs;  // absolute
+  bool no_pivot = false;
+  bool new_keyring = true;
+  int preserve_fds = 0;
+  int fifo_fd = -1;  // exec fifo, opened O_RDWR by the parent
+  int lock_fd = -1;  // the parent's state-directory lock: closed first thing in the child
+  const cgroups::Layout* cgroup_layout = nullptr;
+  std::vector<std::string> cgroup_dirs;
+};
+
+[[noreturn]] void run_stage1(const InitConfig& cfg, const SyncChannel& ch);
+
+}  // namespace veil::runtime

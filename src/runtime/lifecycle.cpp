@@ -1,0 +1,171 @@
+#include "runtime/lifecycle.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/file.hpp"
+#include "base/log.hpp"
+#include "linux/cgroups.hpp"
+#include "linux/proc.hpp"
+
+namespace veil::runtime {
+namespace {
+
+void sleep_ms(long ms) {
+  struct timespec ts {
+    ms / 1000, (ms % 1000) * 1'000'000
+  };
+  nanosleep(&ts, nullptr);
+}
+
+// Waits (polling: the process is usually not our child) until pid is gone or a zombie.
+bool wait_gone(pid_t pid, uint64_t start_time, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 2) {
+    if (!linux_proc::alive(pid, start_time)) return true;
+    sleep_ms(2);
+  }
+  return !linux_proc::alive(pid, start_time);
+}
+
+Result<> destroy(ContainerDir& dir, const State& s) {
+  if (s.pid > 0 && linux_proc::alive(s.pid, s.pid_start_time)) {
+    ::kill(s.pid, SIGKILL);
+    wait_gone(s.pid, s.pid_start_time, 5000);
+  }
+  auto cg = cgroups::Cgroup::from_dirs(s.cgroup_dirs);
+  auto r = cg.destroy();
+  auto r2 = dir.remove();
+  if (!r) return r;
+  return r2;
+}
+
+}  // namespace
+
+Status current_status(const State& s, const ContainerDir& dir) {
+  bool alive = linux_proc::alive(s.pid, s.pid_start_time);
+  if (s.creating) return alive ? Status::creating : Status::stopped;
+  if (!alive) return Status::stopped;
+  if (path_exists(dir.fifo_path())) return Status::created;
+  return Status::running;
+}
+
+Result<> start(const Globals& g, const std::string& id) {
+  StateStore store(g.root);
+  auto dir = VEIL_TRY(store.open(id, true));
+  auto st = VEIL_TRY(dir.load());
+  Status s = current_status(st, dir);
+  if (s != Status::created)
+    return fail("cannot start container \"" + id + "\": it is " + status_name(s) + ", not created");
+  // The container process holds the fifo open for reading; O_NONBLOCK makes a dead one an
+  // error (ENXIO) instead of a hang.
+  Fd fifo(::open(dir.fifo_path().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fifo) return fail_errno("cannot start container \"" + id + "\": its process is gone");
+  if (::write(fifo.get(), "0", 1) != 1) return fail_errno("start container \"" + id + "\"");
+  ::unlink(dir.fifo_path().c_str());
+  return {};
+}
+
+Result<> kill(const Globals& g, const std::string& id, int sig, bool all) {
+  StateStore store(g.root);
+  auto dir = VEIL_TRY(store.open(id, false));
+  auto st = VEIL_TRY(dir.load());
+  Status s = current_status(st, dir);
+  if (s == Status::stopped || s == Status::creating)
+    return fail("container \"" + id + "\" is not running (" + status_name(s) + ")");
+  if (all && !st.cgroup_dirs.empty()) {
+    cgroups::Cgroup::from_dirs(st.cgroup_dirs).signal_all(sig);
+    return {};
+  }
+  if (::kill(st.pid, sig) != 0) return fail_errno("signal container \"" + id + "\"");
+  return {};
+}
+
+Result<> remove(const Globals& g, const std::string& id, bool force) {
+  StateStore store(g.root);
+  auto opened = store.open(id, true);
+  if (!opened) {
+    // Like runc: --force on a container that does not exist is not an error (idempotent cleanup).
+    if (force && validate_id(id) && !path_exists(g.root + "/" + id)) return {};
+    return std::unexpected(opened.error());
+  }
+  auto& dir = *opened;
+  auto st = dir.load();
+  if (!st) {
+    // A state directory without a readable state (create was killed half-way): only --force.
+    if (!force) return std::unexpected(st.error().wrap("use delete --force to remove it"));
+    return dir.remove();
+  }
+  Status s = current_status(*st, dir);
+  if ((s == Status::running || s == Status::paused || s == Status::creating) && !force)
+    return fail("cannot delete container \"" + id + "\" that is " + status_name(s) +
+                " (stop it first or use --force)");
+  return destroy(dir, *st);
+}
+
+Result<Listed> inspect(const Globals& g, const std::string& id) {
+  StateStore store(g.root);
+  auto dir = VEIL_TRY(store.open(id, false));
+  auto st = VEIL_TRY(dir.load());
+  return Listed{st, current_status(st, dir)};
+}
+
+std::vector<Listed> list(const Globals& g) {
+  std::vector<Listed> out;
+  for (const auto& id : StateStore(g.root).list()) {
+    auto l = inspect(g, id);
+    if (l) out.push_back(std::move(*l));
+  }
+  return out;
+}
+
+Result<int> run(const Globals& g, const std::string& id, const CreateOptions& opts, bool detach) {
+  // Block the signals we forward before the container exists, so none is lost in between.
+  sigset_t fwd, old;
+  sigemptyset(&fwd);
+  for (int s : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGCHLD,
+                SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM, SIGPIPE})
+    sigaddset(&fwd, s);
+  if (!detach) sigprocmask(SIG_BLOCK, &fwd, &old);
+
+  auto pid = create(g, id, opts);
+  if (!pid) return std::unexpected(pid.error());
+  if (auto r = start(g, id); !r) {
+    (void)remove(g, id, true);
+    return std::unexpected(r.error());
+  }
+  if (detach) return 0;
+
+  int code = 255;
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&fwd, &si);
+    if (sig < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (sig != SIGCHLD) {
+      ::kill(*pid, sig);
+      continue;
+    }
+    bool done = false;
+    for (;;) {
+      int status = 0;
+      pid_t w = ::waitpid(-1, &status, WNOHANG);
+      if (w <= 0) break;
+      if (w == *pid) {
+        code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        done = true;
+      }
+    }
+    if (done) break;
+  }
+  if (auto r = remove(g, id, true); !r) log::warn("cleanup of " + id + ": " + r.error().str());
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  return code;
+}
+
+}  // namespace veil::runtime

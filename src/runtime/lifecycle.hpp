@@ -1,0 +1,52 @@
+// The container lifecycle as runc defines it: create → start → (exit) → delete, plus run, kill,
+// state and list. Each call takes the container's lock, so commands on one container serialise.
+#pragma once
+
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/error.hpp"
+#include "runtime/state.hpp"
+
+namespace veil::runtime {
+
+struct Globals {
+  std::string root = "/run/veil";
+  bool systemd_cgroup = false;
+};
+
+struct CreateOptions {
+  std::string bundle = ".";
+  std::string pid_file;
+  std::string console_socket;
+  bool no_pivot = false;
+  bool no_new_keyring = false;
+  int preserve_fds = 0;
+};
+
+// Sets up the container and leaves its process waiting for `start`. Returns its pid.
+// On failure nothing is left behind: no state directory, cgroup, mount or process.
+Result<pid_t> create(const Globals& g, const std::string& id, const CreateOptions& opts);
+// Lets the created container's process exec the configured program.
+Result<> start(const Globals& g, const std::string& id);
+// create + start; in the foreground, waits (forwarding signals), deletes the container and returns
+// its exit status (128+N when killed by signal N). With detach, returns 0 once started.
+Result<int> run(const Globals& g, const std::string& id, const CreateOptions& opts, bool detach);
+Result<> kill(const Globals& g, const std::string& id, int sig, bool all);
+// Stopped (or created) containers are removed; running ones only with force (SIGKILL first).
+Result<> remove(const Globals& g, const std::string& id, bool force);
+
+struct Listed {
+  State state;
+  Status status;
+};
+Result<Listed> inspect(const Globals& g, const std::string& id);
+std::vector<Listed> list(const Globals& g);
+
+// The status of a container from its saved state and what the kernel says about its process.
+Status current_status(const State& s, const ContainerDir& dir);
+
+}  // namespace veil::runtime

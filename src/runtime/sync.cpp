@@ -1,0 +1,65 @@
+#include "runtime/sync.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace veil::runtime {
+
+namespace {
+constexpr size_t kHeader = sizeof(uint32_t) + sizeof(int64_t);
+constexpr size_t kMax = 8192;
+}  // namespace
+
+Result<std::pair<SyncChannel, SyncChannel>> SyncChannel::make_pair(int min_fd) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return fail_errno("socketpair");
+  // Keep our fds above the range of fds the container inherits (--preserve-fds).
+  int a = ::fcntl(sv[0], F_DUPFD_CLOEXEC, min_fd);
+  int b = ::fcntl(sv[1], F_DUPFD_CLOEXEC, min_fd);
+  ::close(sv[0]);
+  ::close(sv[1]);
+  if (a < 0 || b < 0) {
+    if (a >= 0) ::close(a);
+    if (b >= 0) ::close(b);
+    return fail_errno("dup sync socket");
+  }
+  return std::pair{SyncChannel(Fd(a)), SyncChannel(Fd(b))};
+}
+
+Result<> SyncChannel::send(MsgType t, int64_t value, const std::string& text) const {
+  char buf[kMax];
+  uint32_t type = static_cast<uint32_t>(t);
+  std::memcpy(buf, &type, sizeof type);
+  std::memcpy(buf + sizeof type, &value, sizeof value);
+  size_t n = std::min(text.size(), kMax - kHeader);
+  std::memcpy(buf + kHeader, text.data(), n);
+  for (;;) {
+    ssize_t w = ::send(fd_.get(), buf, kHeader + n, MSG_NOSIGNAL);
+    if (w >= 0) return {};
+    if (errno != EINTR) return fail_errno("sync send");
+  }
+}
+
+Result<std::optional<Msg>> SyncChannel::recv() const {
+  char buf[kMax];
+  ssize_t n;
+  do {
+    n = ::recv(fd_.get(), buf, sizeof buf, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fail_errno("sync recv");
+  if (n == 0) return std::optional<Msg>{};
+  if (static_cast<size_t>(n) < kHeader) return fail("sync: short message");
+  Msg m;
+  uint32_t type;
+  std::memcpy(&type, buf, sizeof type);
+  std::memcpy(&m.value, buf + sizeof type, sizeof m.value);
+  m.type = static_cast<MsgType>(type);
+  m.text.assign(buf + kHeader, static_cast<size_t>(n) - kHeader);
+  return std::optional<Msg>{std::move(m)};
+}
+
+}  // namespace veil::runtime

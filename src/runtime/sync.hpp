@@ -1,0 +1,47 @@
+// The parent ↔ container-init channel: a SOCK_SEQPACKET socketpair carrying small typed messages
+// (a message is one packet, so no framing is needed).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "base/error.hpp"
+#include "base/fd.hpp"
+
+namespace veil::runtime {
+
+enum class MsgType : uint32_t {
+  go = 1,        // parent → stage1: placed in the cgroup, carry on
+  id_maps,       // stage1 → parent: please write my uid/gid maps
+  id_maps_done,  // parent → stage1
+  child_pid,     // stage1 → parent: the container process's pid (value)
+  ready,         // stage2 → parent: set up, waiting for `start`
+  error,         // child → parent: text says what failed
+};
+
+struct Msg {
+  MsgType type{};
+  int64_t value = 0;
+  std::string text;
+};
+
+class SyncChannel {
+ public:
+  static Result<std::pair<SyncChannel, SyncChannel>> make_pair(int min_fd);
+  explicit SyncChannel(Fd fd) : fd_(std::move(fd)) {}
+  SyncChannel() = default;
+
+  Result<> send(MsgType t, int64_t value = 0, const std::string& text = "") const;
+  // nullopt on EOF (the peer closed or died).
+  Result<std::optional<Msg>> recv() const;
+  int fd() const { return fd_.get(); }
+  void close() { fd_.reset(); }
+
+ private:
+  Fd fd_;
+};
+
+}  // namespace veil::runtime
