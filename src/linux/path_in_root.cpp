@@ -37,7 +37,8 @@ Result<Fd> open_in_root(int root_fd, const std::string& path, int flags, int mod
   return Fd(fd);
 }
 
-Result<Fd> mkdir_in_root(int root_fd, const std::string& path, int mode) {
+static Result<Fd> mkdir_in_root_depth(int root_fd, const std::string& path, int mode, int depth) {
+  if (depth > 40) return fail("mkdir " + path + " in container rootfs: too many symlinks", ELOOP);
   std::string rel = strip(path);
   // Fast path: it already exists.
   int fd = openat2_in_root(root_fd, rel, O_PATH | O_DIRECTORY, 0);
@@ -55,18 +56,34 @@ Result<Fd> mkdir_in_root(int root_fd, const std::string& path, int mode) {
     std::string so_far = rel.substr(0, j);
     int next = openat2_in_root(root_fd, so_far, O_PATH | O_DIRECTORY, 0);
     if (next < 0 && errno == ENOENT) {
-      // Create inside the already-resolved parent (cur), then resolve again in root.
-      Fd parent(openat2_in_root(root_fd, so_far.substr(0, so_far.size() - name.size()),
-                                O_DIRECTORY | O_RDONLY, 0));
+      // Create inside the already-resolved parent, then resolve again in root.
+      std::string parent_path = so_far.substr(0, so_far.size() - name.size());
+      if (parent_path.empty()) parent_path = ".";
+      Fd parent(openat2_in_root(root_fd, parent_path, O_DIRECTORY | O_RDONLY, 0));
       if (!parent) return fail_errno("open parent of " + so_far + " in container rootfs");
-      if (::mkdirat(parent.get(), name.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST)
-        return fail_errno("mkdir " + so_far + " in container rootfs");
+      if (::mkdirat(parent.get(), name.c_str(), static_cast<mode_t>(mode)) != 0) {
+        if (errno != EEXIST) return fail_errno("mkdir " + so_far + " in container rootfs");
+        // A dangling symlink: create its target, resolved inside the root, and carry on there.
+        char target[4096];
+        ssize_t n = ::readlinkat(parent.get(), name.c_str(), target, sizeof target - 1);
+        if (n < 0) return fail_errno("mkdir " + so_far + " in container rootfs");
+        target[n] = '\0';
+        std::string t = target;
+        std::string resolved = t.starts_with("/") ? t : parent_path + "/" + t;
+        std::string rest = i < rel.size() ? rel.substr(i) : "";
+        return mkdir_in_root_depth(root_fd, resolved + (rest.empty() ? "" : "/" + rest), mode,
+                                   depth + 1);
+      }
       next = openat2_in_root(root_fd, so_far, O_PATH | O_DIRECTORY, 0);
     }
     if (next < 0) return fail_errno("open " + so_far + " in container rootfs");
     cur.reset(next);
   }
   return cur;
+}
+
+Result<Fd> mkdir_in_root(int root_fd, const std::string& path, int mode) {
+  return mkdir_in_root_depth(root_fd, path, mode, 0);
 }
 
 Result<Fd> touch_in_root(int root_fd, const std::string& path) {

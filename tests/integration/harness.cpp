@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ std::string make_temp_dir(const std::string& prefix) {
   std::string tmpl = "/tmp/" + prefix + "XXXXXX";
   char* d = ::mkdtemp(tmpl.data());
   if (!d) throw std::runtime_error("mkdtemp failed");
+  ::chmod(d, 0755);  // containers with a user namespace run as an unprivileged host uid
   return d;
 }
 
@@ -47,25 +49,37 @@ Cmd run(const std::vector<std::string>& argv, const std::string& in) {
   if (!in.empty()) (void)!::write(inp[1], in.data(), in.size());
   ::close(inp[1]);
   Cmd c;
+  // Read until the command exits, then drain what is already buffered. Not "until EOF": a
+  // detached container inherits the pipes and may keep them open long after veil exited.
   struct pollfd p[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open = 2;
-  while (open > 0) {
-    if (::poll(p, 2, -1) < 0) break;
-    for (auto& fd : p) {
-      if (fd.fd < 0 || !(fd.revents & (POLLIN | POLLHUP))) continue;
-      char buf[4096];
-      ssize_t n = ::read(fd.fd, buf, sizeof buf);
-      if (n <= 0) {
-        ::close(fd.fd);
-        fd.fd = -1;
-        --open;
-        continue;
-      }
-      (fd.fd == out[0] ? c.out : c.err).append(buf, static_cast<size_t>(n));
-    }
-  }
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  bool exited = false;
+  for (;;) {
+    int ready = ::poll(p, 2, exited ? 0 : 20);
+    bool got = false;
+    if (ready > 0) {
+      for (auto& fd : p) {
+        if (fd.fd < 0 || !(fd.revents & (POLLIN | POLLHUP))) continue;
+        char buf[4096];
+        ssize_t n = ::read(fd.fd, buf, sizeof buf);
+        if (n <= 0) {
+          fd.fd = -1;
+          continue;
+        }
+        got = true;
+        (fd.fd == out[0] ? c.out : c.err).append(buf, static_cast<size_t>(n));
+      }
+    }
+    if (p[0].fd < 0 && p[1].fd < 0 && exited) break;
+    if (!exited && ::waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      continue;
+    }
+    if (exited && !got) break;
+  }
+  ::close(out[0]);
+  ::close(err[0]);
+  if (!exited) ::waitpid(pid, &status, 0);
   c.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return c;
 }

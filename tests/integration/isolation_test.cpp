@@ -1,6 +1,7 @@
 // What a container sees: run real containers from the busybox rootfs and assert on what the
 // process inside observes.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/file.hpp"
@@ -169,14 +170,21 @@ TEST(Isolation, JoinsNetworkNamespaceByPath) {
   REQUIRE_ROOT();
   std::string ns = unique_id("veilns");
   if (sh("ip netns add " + ns).code != 0) GTEST_SKIP() << "ip netns add failed (no iproute2?)";
-  ASSERT_EQ(sh("ip netns exec " + ns + " ip link add veiltest0 type dummy").code, 0);
+  // A veth end named in the joined namespace proves it is that namespace, not a fresh one.
+  ASSERT_EQ(sh("ip netns exec " + ns + " ip link add vt0-" + std::to_string(getpid() % 10000) +
+               " type veth peer name vt1")
+                .code,
+            0);
+  struct stat st;
+  ASSERT_EQ(::stat(("/var/run/netns/" + ns).c_str(), &st), 0);
   Bundle b({});
   for (auto& n : b.config["linux"]["namespaces"])
     if (n["type"] == "network") n["path"] = "/var/run/netns/" + ns;
-  Cmd c = run_in(b, "cat /proc/net/dev");
+  Cmd c = run_in(b, "readlink /proc/self/ns/net; cat /proc/net/dev");
   sh("ip netns delete " + ns);
   ASSERT_EQ(c.code, 0) << c.err;
-  EXPECT_NE(c.out.find("veiltest0"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("net:[" + std::to_string(st.st_ino) + "]"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("vt0-"), std::string::npos) << c.out;
 }
 
 TEST(Isolation, OwnNetworkNamespaceHasOnlyLoopback) {
@@ -227,7 +235,7 @@ TEST(Isolation, DefaultAndConfiguredDevices) {
       {{"path", "/dev/zero2"}, {"type", "c"}, {"major", 1}, {"minor", 5}, {"fileMode", 0640}}};
   Cmd c = run_in(b,
                  "stat -c '%n %t,%T %a' /dev/null /dev/zero2; head -c 3 /dev/zero2 | od -An -tx1; "
-                 "ls /dev; readlink /dev/ptmx /dev/fd");
+                 "ls /dev; readlink /dev/ptmx; readlink /dev/fd");
   ASSERT_EQ(c.code, 0) << c.err;
   EXPECT_NE(c.out.find("/dev/null 1,3 666"), std::string::npos) << c.out;
   EXPECT_NE(c.out.find("/dev/zero2 1,5 640"), std::string::npos) << c.out;
@@ -280,7 +288,7 @@ TEST(Isolation, SymlinkInRootfsCannotEscape) {
                "/rootfs/evil")
                 .code,
             0);
-  Bundle b({"/bin/sh", "-c", "ls -d /host-target && echo inside"});
+  Bundle b({"/bin/sh", "-c", "grep -q ' /host-target tmpfs' /proc/self/mounts && echo inside"});
   b.config["root"]["path"] = dir + "/rootfs";
   b.config["mounts"].push_back(
       {{"destination", "/evil"}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", {"size=1m"}}});
