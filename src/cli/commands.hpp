@@ -1,35 +1,38 @@
-// One function per subcommand registers it on the CLI11 app. A subcommand's callback stores the
-// action to run; main() runs it after the global flags are applied.
+// One function per subcommand: parses its own arguments and runs it. The return value is the
+// process exit code; errors come back as Result errors (exit 1) or usage errors (exit 2).
 #pragma once
 
-#include <CLI/CLI.hpp>
-#include <functional>
 #include <string>
+#include <vector>
 
 #include "base/error.hpp"
+#include "cli/args.hpp"
 #include "runtime/lifecycle.hpp"
 
 namespace veil::cli {
 
 struct Context {
   runtime::Globals globals;
-  std::function<Result<int>()> action;
 };
 
-void add_create(CLI::App& app, Context& ctx);
-void add_start(CLI::App& app, Context& ctx);
-void add_run(CLI::App& app, Context& ctx);
-void add_state(CLI::App& app, Context& ctx);
-void add_kill(CLI::App& app, Context& ctx);
-void add_delete(CLI::App& app, Context& ctx);
-void add_list(CLI::App& app, Context& ctx);
-void add_spec(CLI::App& app, Context& ctx);
-void add_features(CLI::App& app, Context& ctx);
+using Command = Result<int> (*)(Context&, int argc, char** argv);
 
-// Options shared by create and run.
-void add_create_options(CLI::App* cmd, runtime::CreateOptions& o);
+Result<int> cmd_create(Context&, int argc, char** argv);
+Result<int> cmd_start(Context&, int argc, char** argv);
+Result<int> cmd_run(Context&, int argc, char** argv);
+Result<int> cmd_state(Context&, int argc, char** argv);
+Result<int> cmd_kill(Context&, int argc, char** argv);
+Result<int> cmd_delete(Context&, int argc, char** argv);
+Result<int> cmd_list(Context&, int argc, char** argv);
+Result<int> cmd_spec(Context&, int argc, char** argv);
+Result<int> cmd_features(Context&, int argc, char** argv);
 
 // Writes text to stdout in full.
 void print(const std::string& text);
+// Parses a subcommand's arguments; "-h/--help" prints help and sets *help. Checks the number of
+// positionals is within [min_pos, max_pos].
+Result<std::vector<std::string>> parse_command(const char* name, const char* help_text, int argc,
+                                               char** argv, std::vector<struct Opt> opts,
+                                               size_t min_pos, size_t max_pos, bool* help);
 
 }  // namespace veil::cli

@@ -2,12 +2,67 @@
 // says why), 2 bad command line; `run` exits with the container's status.
 #include <unistd.h>
 
-#include <memory>
+#include <cstring>
 
 #include "base/log.hpp"
 #include "cli/commands.hpp"
 
 namespace veil::cli {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: veil [global flags] COMMAND [flags] [ARGS]\n"
+    "\n"
+    "veil: a trusted-native sandbox runtime (runc-compatible OCI runtime)\n"
+    "\n"
+    "Commands:\n"
+    "  create    create a container (its process waits for start)\n"
+    "  start     run the process of a created container\n"
+    "  run       create and start a container; wait unless --detach\n"
+    "  state     print the state of a container (JSON)\n"
+    "  kill      send a signal to a container\n"
+    "  delete    delete a container\n"
+    "  list      list containers\n"
+    "  spec      write a default config.json\n"
+    "  features  print what this runtime supports (JSON)\n"
+    "\n"
+    "Global flags:\n"
+    "  --root DIR               container state directory (default /run/veil)\n"
+    "  --log FILE               append log lines to FILE\n"
+    "  --log-format text|json   log line format (default text)\n"
+    "  --debug                  log debug messages\n"
+    "  --systemd-cgroup         manage cgroups through systemd (needs a running systemd)\n"
+    "  -v, --version            print the version\n"
+    "  -h, --help               print this help\n"
+    "\n"
+    "`veil COMMAND --help` describes a command.\n";
+
+struct Entry {
+  const char* name;
+  Command fn;
+};
+constexpr Entry kCommands[] = {
+    {"create", cmd_create},
+    {"start", cmd_start},
+    {"run", cmd_run},
+    {"state", cmd_state},
+    {"kill", cmd_kill},
+    {"delete", cmd_delete},
+    {"list", cmd_list},
+    {"spec", cmd_spec},
+    {"features", cmd_features},
+    // runc commands that arrive in later releases: a clear "not implemented" (exit 1).
+    {"exec", nullptr},
+    {"ps", nullptr},
+    {"pause", nullptr},
+    {"resume", nullptr},
+    {"update", nullptr},
+    {"events", nullptr},
+    {"checkpoint", nullptr},
+    {"restore", nullptr},
+};
+
+}  // namespace
 
 void print(const std::string& text) {
   const char* p = text.data();
@@ -23,62 +78,92 @@ void print(const std::string& text) {
   }
 }
 
-void add_create_options(CLI::App* cmd, runtime::CreateOptions& o) {
-  cmd->add_option("-b,--bundle", o.bundle, "path to the bundle directory (default: .)");
-  cmd->add_option("--pid-file", o.pid_file, "write the container process's pid to this file");
-  cmd->add_option("--console-socket", o.console_socket,
-                  "unix socket that receives the pty master (process.terminal)");
-  cmd->add_flag("--no-pivot", o.no_pivot, "use chroot instead of pivot_root");
-  cmd->add_flag("--no-new-keyring", o.no_new_keyring, "keep the caller's session keyring");
-  cmd->add_option("--preserve-fds", o.preserve_fds,
-                  "pass this many extra fds (from 3 on) to the container process");
+Result<std::vector<std::string>> parse_command(const char* name, const char* help_text, int argc,
+                                               char** argv, std::vector<Opt> opts, size_t min_pos,
+                                               size_t max_pos, bool* help) {
+  opts.push_back({"help", 'h', false, flag(*help)});
+  auto pos = VEIL_TRY(parse_args(name, argc, argv, opts));
+  if (*help) {
+    print(help_text);
+    return pos;
+  }
+  if (pos.size() < min_pos)
+    return fail(std::string(name) + ": missing " + (min_pos == 1 ? "container id" : "arguments") +
+                    " (see veil " + name + " --help)",
+                kUsageErrno);
+  if (pos.size() > max_pos)
+    return fail(std::string(name) + ": unexpected argument \"" + pos[max_pos] + "\"", kUsageErrno);
+  return pos;
 }
 
 }  // namespace veil::cli
 
 int main(int argc, char** argv) {
   using namespace veil;
-  cli::Context ctx;
-  CLI::App app{"veil: a trusted-native sandbox runtime (runc-compatible OCI runtime)", "veil"};
-  app.require_subcommand(1);
-  app.fallthrough();
+  using namespace veil::cli;
+  Context ctx;
   log::Options lopts;
-  std::string log_format = "text";
-  std::string rootless = "auto";
-  app.add_option("--root", ctx.globals.root, "directory for container state (default /run/veil)");
-  app.add_option("--log", lopts.file, "append log messages to this file");
-  app.add_option("--log-format", log_format, "log format: text or json")
-      ->check(CLI::IsMember({"text", "json"}));
-  app.add_flag("--debug", lopts.debug, "log debug messages");
-  app.add_flag("--systemd-cgroup", ctx.globals.systemd_cgroup,
-               "use systemd to manage cgroups (needs a running systemd)");
-  app.add_option("--rootless", rootless, "accepted for runc compatibility (auto|true|false)");
-  app.set_version_flag("-v,--version",
-                       std::string("veil version ") + VEIL_VERSION + "\nspec: 1.2.0");
-
-  cli::add_create(app, ctx);
-  cli::add_start(app, ctx);
-  cli::add_run(app, ctx);
-  cli::add_state(app, ctx);
-  cli::add_kill(app, ctx);
-  cli::add_delete(app, ctx);
-  cli::add_list(app, ctx);
-  cli::add_spec(app, ctx);
-  cli::add_features(app, ctx);
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
+  std::string log_format = "text", ignored;
+  bool version = false, help = false;
+  std::vector<Opt> globals = {
+      {"root", 0, true, to(ctx.globals.root)},
+      {"log", 0, true, to(lopts.file)},
+      {"log-format", 0, true, to(log_format)},
+      {"debug", 0, false, flag(lopts.debug)},
+      {"systemd-cgroup", 0, false, flag(ctx.globals.systemd_cgroup)},
+      {"rootless", 0, true, to(ignored)},  // runc compatibility
+      {"criu", 0, true, to(ignored)},      // runc compatibility
+      {"version", 'v', false, flag(version)},
+      {"help", 'h', false, flag(help)},
+  };
+  auto rest = parse_args("veil", argc, argv, globals, true);
+  if (!rest) {
+    log::error(rest.error().msg);
+    return 2;
+  }
+  if (version) {
+    print(std::string("veil version ") + VEIL_VERSION + "\nspec: 1.2.0\n");
+    return 0;
+  }
+  if (help) {
+    print(kUsage);
+    return 0;
+  }
+  if (log_format != "text" && log_format != "json") {
+    log::error("--log-format must be text or json, got \"" + log_format + "\"");
     return 2;
   }
   lopts.format = log_format == "json" ? log::Format::json : log::Format::text;
   log::configure(lopts);
-  if (!ctx.action) return 2;
-  auto r = ctx.action();
+  if (rest->empty()) {
+    log::error("no command given (see veil --help)");
+    return 2;
+  }
+  // The subcommand's argv starts at its name.
+  int sub_argc = static_cast<int>(rest->size());
+  char** sub_argv = argv + (argc - sub_argc);
+  Command fn = nullptr;
+  bool known = false;
+  for (const auto& e : kCommands) {
+    if (std::strcmp(e.name, sub_argv[0]) == 0) {
+      fn = e.fn;
+      known = true;
+    }
+  }
+  if (!known) {
+    log::error(std::string("unknown command \"") + sub_argv[0] + "\" (see veil --help)");
+    return 2;
+  }
+  if (!fn) {
+    log::error(std::string("veil ") + sub_argv[0] + " is not implemented in this release yet");
+    return 1;
+  }
+  auto r = fn(ctx, sub_argc, sub_argv);
   if (!r) {
+    if (r.error().err == kUsageErrno) {
+      log::error(r.error().msg);
+      return 2;
+    }
     log::error(r.error().str());
     return 1;
   }

@@ -5,20 +5,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sstream>
 
 #include "base/file.hpp"
+#include "base/strings.hpp"
 
 namespace veil::cgroups {
 namespace {
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  std::istringstream in(s);
-  while (std::getline(in, cur, sep)) out.push_back(cur);
-  return out;
-}
 
 std::string join_path(const std::string& a, const std::string& b) {
   if (b.empty() || b == "/") return a;

@@ -1,7 +1,7 @@
 #include "linux/namespaces.hpp"
 
 #include <fcntl.h>
-#include <fmt/format.h>
+#include "base/strings.hpp"
 #include <sched.h>
 #include <unistd.h>
 
@@ -15,7 +15,7 @@ Result<std::vector<ToJoin>> open_paths(const std::vector<oci::Namespace>& nss) {
     if (n.path.empty()) continue;
     Fd fd(::open(n.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd)
-      return fail_errno(fmt::format("open {} namespace {}", oci::ns_type_name(n.type), n.path));
+      return fail_errno(strprintf("open %s namespace %s", oci::ns_type_name(n.type), n.path.c_str()));
     out.push_back(ToJoin{n.type, n.path, std::move(fd)});
   }
   return out;
@@ -23,7 +23,7 @@ Result<std::vector<ToJoin>> open_paths(const std::vector<oci::Namespace>& nss) {
 
 Result<> join(const ToJoin& ns) {
   if (::setns(ns.fd.get(), oci::ns_clone_flag(ns.type)) != 0)
-    return fail_errno(fmt::format("join {} namespace {}", oci::ns_type_name(ns.type), ns.path));
+    return fail_errno(strprintf("join %s namespace %s", oci::ns_type_name(ns.type), ns.path.c_str()));
   return {};
 }
 
@@ -36,7 +36,7 @@ int new_flags(const std::vector<oci::Namespace>& nss, int except) {
 
 static std::string map_text(const std::vector<oci::IdMapping>& m) {
   std::string s;
-  for (const auto& e : m) s += fmt::format("{} {} {}\n", e.container_id, e.host_id, e.size);
+  for (const auto& e : m) s += strprintf("%u %u %u\n", e.container_id, e.host_id, e.size);
   return s;
 }
 
@@ -57,7 +57,7 @@ Result<> write_id_maps(pid_t pid, const std::vector<oci::IdMapping>& uids,
 Result<> write_time_offsets(const std::map<std::string, oci::TimeOffset>& offsets) {
   std::string s;
   for (const auto& [clock, off] : offsets)
-    s += fmt::format("{} {} {}\n", clock, off.secs, off.nanosecs);
+    s += strprintf("%s %lld %u\n", clock.c_str(), static_cast<long long>(off.secs), off.nanosecs);
   if (s.empty()) return {};
   if (auto r = write_file("/proc/self/timens_offsets", s); !r)
     return std::unexpected(r.error().wrap("linux.timeOffsets"));

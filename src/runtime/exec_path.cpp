@@ -3,9 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sstream>
 
 #include "base/file.hpp"
+#include "base/strings.hpp"
 
 namespace veil::runtime {
 namespace {
@@ -29,9 +29,7 @@ Result<std::string> find_executable(const std::string& arg0, const std::vector<s
   std::string path = kDefaultPath;
   for (const auto& e : env)
     if (e.starts_with("PATH=")) path = e.substr(5);
-  std::istringstream in(path);
-  std::string dir;
-  while (std::getline(in, dir, ':')) {
+  for (std::string dir : split(path, ':')) {
     if (dir.empty()) dir = ".";
     std::string cand = dir + "/" + arg0;
     if (executable(cand)) return cand;
@@ -44,14 +42,9 @@ std::vector<std::string> with_home(const std::vector<std::string>& env, uid_t ui
     if (e.starts_with("HOME=")) return env;
   std::string home = "/";
   if (auto pw = read_file("/etc/passwd")) {
-    std::istringstream in(*pw);
-    std::string line;
-    while (std::getline(in, line)) {
+    for (const auto& line : split(*pw, '\n')) {
       // name:pw:uid:gid:gecos:home:shell
-      std::vector<std::string> f;
-      std::istringstream ls(line);
-      std::string x;
-      while (std::getline(ls, x, ':')) f.push_back(x);
+      std::vector<std::string> f = split(line, ':');
       if (f.size() >= 6 && f[2] == std::to_string(uid)) {
         if (!f[5].empty()) home = f[5];
         break;

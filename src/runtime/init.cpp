@@ -1,7 +1,6 @@
 #include "runtime/init.hpp"
 
 #include <fcntl.h>
-#include <fmt/format.h>
 #include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/file.hpp"
+#include "base/strings.hpp"
 #include "linux/credentials.hpp"
 #include "linux/namespaces.hpp"
 #include "linux/rlimits.hpp"
@@ -37,10 +37,10 @@ Result<> expect(const SyncChannel& ch, MsgType t) {
 Result<> set_oom_score_adj(int v) {
   if (auto r = write_file("/proc/self/oom_score_adj", std::to_string(v)); !r) {
     if (r.error().err == EACCES && v < 0)
-      return fail(fmt::format("process.oomScoreAdj {}: this host does not allow lowering "
-                              "oom_score_adj (CAP_SYS_RESOURCE is not in the bounding set); use "
-                              "a value >= 0 (containerd: restrict_oom_score_adj = true)",
-                              v),
+      return fail(strprintf("process.oomScoreAdj %d: this host does not allow lowering "
+                            "oom_score_adj (CAP_SYS_RESOURCE is not in the bounding set); use "
+                            "a value >= 0 (containerd: restrict_oom_score_adj = true)",
+                            v),
                   EACCES);
     return std::unexpected(r.error().wrap("process.oomScoreAdj"));
   }
@@ -130,7 +130,7 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
   envp.push_back(nullptr);
   ::execve(exe->c_str(), argv.data(), envp.data());
   int err = errno;
-  std::string msg = fmt::format("veil: exec {}: {}\n", *exe, strerror(err));
+  std::string msg = strprintf("veil: exec %s: %s\n", exe->c_str(), strerror(err));
   (void)!::write(STDERR_FILENO, msg.data(), msg.size());
   _exit(err == ENOENT ? 127 : 126);
 }

@@ -1,0 +1,18 @@
+// String helpers for the runtime's hot path. The veil binary avoids iostreams and libfmt: both
+// initialise std::locale, which costs 430–770 KiB of resident memory in a static binary
+// (measured; see docs/architecture.md), and the runtime's RSS budget is 2.5 MiB.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace veil {
+
+// printf-style formatting into a std::string (checked by the compiler like printf).
+std::string strprintf(const char* format, ...) __attribute__((format(printf, 1, 2)));
+
+// Splits on sep; keeps empty fields ("a::b" → {"a", "", "b"}); "" → {}.
+std::vector<std::string> split(std::string_view s, char sep);
+
+}  // namespace veil
