@@ -1,0 +1,85 @@
+// Attestation building blocks: sample evidence, JOSE round trips, measurement determinism.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "attest/crypto.hpp"
+#include "attest/measure.hpp"
+#include "attest/sample.hpp"
+#include "base/file.hpp"
+#include "kbs/jose.hpp"
+
+using namespace veil;
+using attest::json;
+
+TEST(Attest, SampleEvidenceVerifies) {
+  auto key = crypto::ed25519_generate().value();
+  auto pub = crypto::ed25519_raw_public(key.get()).value();
+  attest::SampleAttester a(std::move(key), std::string(64, 'a'), 3);
+  attest::SampleVerifier v({pub});
+  json jwk = {{"kty", "EC"}, {"x", "1"}};
+  auto rd = attest::report_data("nonce", jwk);
+  auto ev = a.evidence(rd).value();
+  auto c = v.verify(ev, rd);
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_EQ(c->svn, 3);
+  EXPECT_TRUE(c->insecure);
+  EXPECT_FALSE(v.verify(ev, attest::report_data("other", jwk)));
+  ev["svn"] = 9;
+  EXPECT_FALSE(v.verify(ev, rd));
+}
+
+TEST(Attest, SampleEvidenceFromUntrustedKeyRefused) {
+  auto key = crypto::ed25519_generate().value();
+  attest::SampleAttester a(std::move(key), std::string(64, 'a'));
+  attest::SampleVerifier v({std::string(32, 'x')});
+  auto rd = attest::report_data("n", json::object());
+  EXPECT_FALSE(v.verify(a.evidence(rd).value(), rd));
+}
+
+TEST(Jose, JweRoundTripRsaAndEc) {
+  for (int kind = 0; kind < 2; kind++) {
+    auto key = kind ? jose::generate_p256().value() : jose::generate_rsa(2048).value();
+    auto jwk = jose::public_jwk(key.get()).value();
+    auto jwe = jose::jwe_encrypt(jwk, "top secret").value();
+    auto plain = jose::jwe_decrypt(key.get(), jwe);
+    ASSERT_TRUE(plain) << plain.error().str();
+    EXPECT_EQ(*plain, "top secret");
+    auto ct = crypto::unb64url(jwe["ciphertext"].get<std::string>()).value();
+    ct[0] ^= 1;
+    jwe["ciphertext"] = crypto::b64url(ct);
+    EXPECT_FALSE(jose::jwe_decrypt(key.get(), jwe));
+  }
+}
+
+TEST(Jose, JwtSignVerifyExpiryForgery) {
+  auto key = crypto::ed25519_generate().value();
+  auto other = crypto::ed25519_generate().value();
+  int64_t now = jose::now_seconds();
+  auto tok = jose::jwt_sign(key.get(), {{"exp", now + 10}, {"sub", "x"}}).value();
+  EXPECT_TRUE(jose::jwt_verify(key.get(), tok, now));
+  EXPECT_FALSE(jose::jwt_verify(other.get(), tok, now));
+  EXPECT_FALSE(jose::jwt_verify(key.get(), tok, now + 11));
+  auto forged = jose::jwt_sign(other.get(), {{"exp", now + 10}}).value();
+  EXPECT_FALSE(jose::jwt_verify(key.get(), forged, now));
+  EXPECT_FALSE(jose::jwt_verify(key.get(), "a.b", now));
+}
+
+TEST(Measure, DeterministicAndSensitive) {
+  char tmpl[] = "/tmp/veil-measure-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  mkdir_all(dir + "/rootfs/bin").value();
+  write_file_atomic(dir + "/rootfs/bin/sh", "#!echo").value();
+  symlink("sh", (dir + "/rootfs/bin/ash").c_str());
+  write_file_atomic(dir + "/config.json", R"({"process":{"args":["sh"]},"root":{"path":"rootfs"}})")
+      .value();
+  auto m1 = attest::measure_bundle(dir).value();
+  EXPECT_EQ(m1, attest::measure_bundle(dir).value());
+  chmod((dir + "/rootfs/bin/sh").c_str(), 0755);
+  auto m2 = attest::measure_bundle(dir).value();
+  EXPECT_NE(m1, m2);
+  write_file_atomic(dir + "/rootfs/bin/sh", "#!echo!", 0755).value();
+  EXPECT_NE(m2, attest::measure_bundle(dir).value());
+  remove_all(dir).value();
+}
