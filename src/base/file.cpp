@@ -92,6 +92,13 @@ static Result<> remove_at(int dirfd, const char* name, dev_t dev) {
     return {};
   }
   if (st.st_dev != dev) return fail(std::string(name) + " is a mount point; not removing it");
+  // A bind mount from the same filesystem has the same st_dev; the kernel still flags its root.
+  struct statx stx {};
+  if (dirfd != AT_FDCWD &&
+      ::statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &stx) == 0 &&
+      (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+      (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+    return fail(std::string(name) + " is a mount point; not removing it");
   int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return fail_errno(std::string("open ") + name);
   DIR* d = ::fdopendir(fd);

@@ -86,7 +86,8 @@ Result<Fd> mkdir_in_root(int root_fd, const std::string& path, int mode) {
   return mkdir_in_root_depth(root_fd, path, mode, 0);
 }
 
-Result<Fd> touch_in_root(int root_fd, const std::string& path) {
+static Result<Fd> touch_in_root_depth(int root_fd, const std::string& path, int depth) {
+  if (depth > 40) return fail("create " + path + " in container rootfs: too many symlinks", ELOOP);
   std::string rel = strip(path);
   int fd = openat2_in_root(root_fd, rel, O_PATH, 0);
   if (fd >= 0) return Fd(fd);
@@ -94,11 +95,23 @@ Result<Fd> touch_in_root(int root_fd, const std::string& path) {
   std::string dir = slash == std::string::npos ? "." : rel.substr(0, slash);
   auto dfd = mkdir_in_root(root_fd, dir);
   if (!dfd) return std::unexpected(dfd.error());
+  // A dangling symlink: create its target (and the target's parents), resolved inside the root.
+  std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  char target[4096];
+  ssize_t n = ::readlinkat(dfd->get(), name.c_str(), target, sizeof target - 1);
+  if (n >= 0) {
+    std::string t(target, static_cast<size_t>(n));
+    return touch_in_root_depth(root_fd, t.starts_with("/") ? t : dir + "/" + t, depth + 1);
+  }
   Fd f(openat2_in_root(root_fd, rel, O_CREAT | O_WRONLY, 0644));
   if (!f) return fail_errno("create " + path + " in container rootfs");
   fd = openat2_in_root(root_fd, rel, O_PATH, 0);
   if (fd < 0) return fail_errno("open " + path + " in container rootfs");
   return Fd(fd);
+}
+
+Result<Fd> touch_in_root(int root_fd, const std::string& path) {
+  return touch_in_root_depth(root_fd, path, 0);
 }
 
 }  // namespace veil::rootpath

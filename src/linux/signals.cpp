@@ -51,9 +51,10 @@ Result<int> parse_signal(std::string_view s) {
       if (r.ec != std::errc() || r.ptr != rest.data() + rest.size())
         return fail("unknown signal \"" + std::string(s) + "\"");
     }
-    int v = min ? SIGRTMIN + off : SIGRTMAX - off;
-    if (v < SIGRTMIN || v > SIGRTMAX) return fail("unknown signal \"" + std::string(s) + "\"");
-    return v;
+    // Checked before adding: a huge offset must not overflow into a valid number.
+    if (off < 0 || off > SIGRTMAX - SIGRTMIN)
+      return fail("unknown signal \"" + std::string(s) + "\"");
+    return min ? SIGRTMIN + off : SIGRTMAX - off;
   }
   return fail("unknown signal \"" + std::string(s) + "\"");
 }

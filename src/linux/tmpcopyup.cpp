@@ -65,6 +65,8 @@ Result<> copy_tree(int from_dir, int to_dir) {
       continue;  // devices, sockets, fifos are not copied
     }
     ::fchownat(to_dir, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+    // The exact mode: creation is narrowed by the umask, and chown clears setuid/setgid.
+    if (!S_ISLNK(st.st_mode)) ::fchmodat(to_dir, n, st.st_mode & 07777, 0);
   }
   ::closedir(d);
   return res;
