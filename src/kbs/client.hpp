@@ -41,6 +41,8 @@ class Client {
 
   const std::string& cookie() const { return cookie_; }
   const std::string& token() const { return token_; }
+  // kbs-session-id from the last POST's Set-Cookie (empty if none).
+  const std::string& last_set_cookie() const { return last_set_cookie_; }
 
  private:
   std::unique_ptr<httplib::Client> http_;

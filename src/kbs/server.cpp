@@ -81,6 +81,8 @@ Result<std::unique_ptr<Server>> Server::create(Config cfg) {
   return s;
 }
 
+Server::Server(Config cfg) : cfg_(std::move(cfg)) {}
+
 Server::~Server() {
   stop();
 }

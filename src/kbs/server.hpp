@@ -41,7 +41,7 @@ class Server {
   std::string token_public_pem();
 
  private:
-  explicit Server(Config cfg) : cfg_(std::move(cfg)) {}
+  explicit Server(Config cfg);
   void routes();
   // RCAR (server_rcar.cpp)
   void on_auth(const httplib::Request& req, httplib::Response& res);

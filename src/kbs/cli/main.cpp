@@ -1,1 +1,190 @@
-int main() { return 0; }
+// veil-kbs: key broker service (serve), its admin client, and development helpers.
+#include <signal.h>
+
+#include <cstdio>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "attest/measure.hpp"
+#include "attest/sample.hpp"
+#include "base/file.hpp"
+#include "kbs/client.hpp"
+#include "kbs/jose.hpp"
+#include "kbs/server.hpp"
+
+using namespace veil;
+using attest::json;
+
+namespace {
+
+const char* kUsage = R"(usage:
+  veil-kbs serve --config FILE
+  veil-kbs keygen --out PREFIX            Ed25519 key pair PREFIX.key/PREFIX.pub (admin or sample)
+  veil-kbs measure --bundle DIR           sandbox measurement (hex) of an OCI bundle
+  veil-kbs admin --url URL --key ADMIN.key [--ca CERT] COMMAND
+      set-resource REPO/TYPE/TAG FILE | get-policy | set-policy FILE | reference-values
+      | add-reference HEX | remove-reference HEX | audit [LIMIT]
+  veil-kbs get-resource --url URL [--ca CERT] --sample-key KEY --measurement HEX
+      [--svn N] [--ec] --path REPO/TYPE/TAG    (INSECURE sample attester; development only)
+)";
+
+struct Args {
+  std::map<std::string, std::string> opts;
+  std::vector<std::string> pos;
+  std::set<std::string> flags;
+};
+
+Args parse(int argc, char** argv, int from) {
+  Args a;
+  for (int i = from; i < argc; i++) {
+    std::string s = argv[i];
+    if (s == "--ec") {
+      a.flags.insert(s);
+    } else if (s.starts_with("--") && i + 1 < argc) {
+      a.opts[s.substr(2)] = argv[++i];
+    } else {
+      a.pos.push_back(s);
+    }
+  }
+  return a;
+}
+
+int die(const std::string& msg) {
+  fprintf(stderr, "veil-kbs: %s\n", msg.c_str());
+  return 1;
+}
+
+std::string need(const Args& a, const std::string& k) {
+  auto it = a.opts.find(k);
+  if (it == a.opts.end()) {
+    fprintf(stderr, "veil-kbs: --%s is required\n%s", k.c_str(), kUsage);
+    exit(2);
+  }
+  return it->second;
+}
+
+kbs::Server* g_server = nullptr;
+void on_signal(int) {
+  if (g_server) g_server->stop();
+}
+
+int serve(const Args& a) {
+  auto cfg = kbs::Config::load(need(a, "config"));
+  if (!cfg) return die(cfg.error().str());
+  auto server = kbs::Server::create(*cfg);
+  if (!server) return die(server.error().str());
+  auto port = (*server)->bind();
+  if (!port) return die(port.error().str());
+  std::string scheme = cfg->tls ? "https" : "http";
+  printf("veil-kbs listening on %s://%s:%d\n", scheme.c_str(), cfg->host.c_str(), *port);
+  if (cfg->tls)
+    printf("TLS certificate %s SHA-256 fingerprint %s\n", cfg->tls_cert.c_str(),
+           (*server)->tls_fingerprint().c_str());
+  fflush(stdout);
+  g_server = server->get();
+  signal(SIGTERM, on_signal);
+  signal(SIGINT, on_signal);
+  (*server)->run();
+  g_server = nullptr;
+  return 0;
+}
+
+int keygen(const Args& a) {
+  std::string prefix = need(a, "out");
+  auto key = crypto::ed25519_generate();
+  if (!key) return die(key.error().str());
+  if (auto r = crypto::save_private_pem(key->get(), prefix + ".key"); !r)
+    return die(r.error().str());
+  if (auto r = crypto::save_public_pem(key->get(), prefix + ".pub"); !r)
+    return die(r.error().str());
+  printf("%s\n", crypto::b64url(crypto::ed25519_raw_public(key->get()).value()).c_str());
+  return 0;
+}
+
+int measure(const Args& a) {
+  auto m = attest::measure_bundle(need(a, "bundle"));
+  if (!m) return die(m.error().str());
+  printf("%s\n", crypto::hex(*m).c_str());
+  return 0;
+}
+
+int print_reply(const kbs::HttpReply& r) {
+  if (r.status == 0) return die("cannot reach the KBS");
+  printf("%s\n", r.body.c_str());
+  return r.status == 200 ? 0 : die("HTTP " + std::to_string(r.status));
+}
+
+int admin(const Args& a) {
+  kbs::Client client({need(a, "url"), a.opts.contains("ca") ? a.opts.at("ca") : ""});
+  auto key = crypto::load_private_pem(need(a, "key"));
+  if (!key) return die(key.error().str());
+  auto token = kbs::admin_token(key->get());
+  if (!token) return die(token.error().str());
+  if (a.pos.empty()) return die("admin: missing command\n" + std::string(kUsage));
+  const std::string& cmd = a.pos[0];
+  auto arg = [&](size_t i) {
+    if (a.pos.size() <= i) {
+      fprintf(stderr, "veil-kbs: admin %s: missing argument\n", cmd.c_str());
+      exit(2);
+    }
+    return a.pos[i];
+  };
+  if (cmd == "set-resource") {
+    auto data = read_file(arg(2));
+    if (!data) return die(data.error().str());
+    return print_reply(
+        client.post("/kbs/v0/resource/" + arg(1), *data, "", *token, "application/octet-stream"));
+  }
+  if (cmd == "get-policy") return print_reply(client.get("/kbs/v0/resource-policy", "", *token));
+  if (cmd == "set-policy") {
+    auto text = read_file(arg(1));
+    if (!text) return die(text.error().str());
+    return print_reply(client.post("/kbs/v0/resource-policy", *text, "", *token, "text/plain"));
+  }
+  if (cmd == "reference-values")
+    return print_reply(client.get("/kbs/v0/reference-values", "", *token));
+  if (cmd == "add-reference" || cmd == "remove-reference") {
+    json body = {{cmd == "add-reference" ? "add" : "remove", json::array({arg(1)})}};
+    return print_reply(client.post("/kbs/v0/reference-values", body.dump(), "", *token));
+  }
+  if (cmd == "audit")
+    return print_reply(
+        client.get("/kbs/v0/audit?limit=" + (a.pos.size() > 1 ? a.pos[1] : "50"), "", *token));
+  return die("admin: unknown command '" + cmd + "'");
+}
+
+int get_resource(const Args& a) {
+  fprintf(stderr, "veil-kbs: WARNING: using the INSECURE sample attester\n");
+  auto skey = crypto::load_private_pem(need(a, "sample-key"));
+  if (!skey) return die(skey.error().str());
+  int64_t svn = a.opts.contains("svn") ? std::stoll(a.opts.at("svn")) : 1;
+  attest::SampleAttester attester(std::move(*skey), need(a, "measurement"), svn);
+  auto tee_key = a.flags.contains("--ec") ? jose::generate_p256() : jose::generate_rsa(2048);
+  if (!tee_key) return die(tee_key.error().str());
+  kbs::Client client({need(a, "url"), a.opts.contains("ca") ? a.opts.at("ca") : ""});
+  if (auto t = client.attest(attester, tee_key->get()); !t) return die(t.error().str());
+  auto data = client.get_resource(need(a, "path"), tee_key->get());
+  if (!data) return die(data.error().str());
+  fwrite(data->data(), 1, data->size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fputs(kUsage, stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  Args a = parse(argc, argv, 2);
+  if (cmd == "serve") return serve(a);
+  if (cmd == "keygen") return keygen(a);
+  if (cmd == "measure") return measure(a);
+  if (cmd == "admin") return admin(a);
+  if (cmd == "get-resource") return get_resource(a);
+  fputs(kUsage, stderr);
+  return 2;
+}
