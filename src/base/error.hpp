@@ -43,6 +43,6 @@ inline std::unexpected<Error> fail_errno(std::string msg) {
 // Same, for Result<void>.
 #define VEIL_CHECK(expr)                                           \
   do {                                                             \
-    auto veil_try_r_ = (expr);                                     \
-    if (!veil_try_r_) return std::unexpected(veil_try_r_.error()); \
+    auto veil_check_r_ = (expr);                                     \
+    if (!veil_check_r_) return std::unexpected(veil_check_r_.error()); \
   } while (0)

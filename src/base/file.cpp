@@ -54,6 +54,11 @@ Result<> write_file_atomic(const std::string& path, std::string_view data, int m
     ::unlink(tmp.c_str());
     return r;
   }
+  if (::fsync(fd.get()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return fail("fsync " + tmp, e);
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());

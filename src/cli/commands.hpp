@@ -24,6 +24,10 @@ Result<int> cmd_state(Context&, int argc, char** argv);
 Result<int> cmd_kill(Context&, int argc, char** argv);
 Result<int> cmd_delete(Context&, int argc, char** argv);
 Result<int> cmd_list(Context&, int argc, char** argv);
+Result<int> cmd_pause(Context&, int argc, char** argv);
+Result<int> cmd_resume(Context&, int argc, char** argv);
+Result<int> cmd_update(Context&, int argc, char** argv);
+Result<int> cmd_ps(Context&, int argc, char** argv);
 Result<int> cmd_spec(Context&, int argc, char** argv);
 Result<int> cmd_features(Context&, int argc, char** argv);
 

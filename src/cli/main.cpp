@@ -23,6 +23,10 @@ constexpr const char* kUsage =
     "  kill      send a signal to a container\n"
     "  delete    delete a container\n"
     "  list      list containers\n"
+    "  pause     freeze every process of a container\n"
+    "  resume    thaw a paused container\n"
+    "  update    change the resource limits of a container\n"
+    "  ps        list the processes of a container\n"
     "  spec      write a default config.json\n"
     "  features  print what this runtime supports (JSON)\n"
     "\n"
@@ -53,10 +57,10 @@ constexpr Entry kCommands[] = {
     {"features", cmd_features},
     // runc commands that arrive in later releases: a clear "not implemented" (exit 1).
     {"exec", nullptr},
-    {"ps", nullptr},
-    {"pause", nullptr},
-    {"resume", nullptr},
-    {"update", nullptr},
+    {"ps", cmd_ps},
+    {"pause", cmd_pause},
+    {"resume", cmd_resume},
+    {"update", cmd_update},
     {"events", nullptr},
     {"checkpoint", nullptr},
     {"restore", nullptr},

@@ -11,6 +11,7 @@
 #include "base/file.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
+#include "linux/cgroup_resources.hpp"
 #include "linux/cgroups.hpp"
 #include "linux/namespaces.hpp"
 #include "linux/proc.hpp"
@@ -44,14 +45,6 @@ Result<> check_spec(const oci::Spec& spec, const CreateOptions& opts) {
     return fail("hooks: OCI hooks are not supported by this veil release yet");
   if (!spec.linux.seccomp.is_null())
     return fail("linux.seccomp: seccomp profiles are not supported by this veil release yet");
-  if (spec.linux.resources.is_object()) {
-    for (const auto& [key, value] : spec.linux.resources.items()) {
-      if (key == "devices" || value.is_null()) continue;  // device rules: see docs/runtime.md
-      if (value.is_object() && value.empty()) continue;
-      return fail("linux.resources." + key +
-                  ": resource limits are not supported by this veil release yet");
-    }
-  }
   return {};
 }
 
@@ -152,6 +145,13 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
 
   VEIL_CHECK(cgroup.create());
   rb.cgroup = &cgroup;
+  std::vector<std::string> allowed_devices;
+  for (const auto& d : spec->linux.devices)
+    if (d.type != 'p')
+      allowed_devices.push_back(std::string(1, d.type == 'u' ? 'c' : d.type) + " " +
+                                std::to_string(d.major) + ":" + std::to_string(d.minor) + " rwm");
+  VEIL_CHECK(cgroups::apply_resources(*layout, cgroup.dirs(), spec->linux.resources,
+                                      "linux.resources", allowed_devices));
 
   auto [parent_end, child_end] = VEIL_TRY(SyncChannel::make_pair(min_fd));
   InitConfig cfg;

@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "base/file.hpp"
 #include "base/strings.hpp"
 

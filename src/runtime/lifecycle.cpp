@@ -9,6 +9,8 @@
 
 #include "base/file.hpp"
 #include "base/log.hpp"
+#include "linux/cgroup_freezer.hpp"
+#include "linux/cgroup_resources.hpp"
 #include "linux/cgroups.hpp"
 #include "linux/proc.hpp"
 
@@ -32,11 +34,16 @@ bool wait_gone(pid_t pid, uint64_t start_time, int timeout_ms) {
 }
 
 Result<> destroy(ContainerDir& dir, const State& s) {
+  auto cg = cgroups::Cgroup::from_dirs(s.cgroup_dirs);
   if (s.pid > 0 && linux_proc::alive(s.pid, s.pid_start_time)) {
     ::kill(s.pid, SIGKILL);
+    // Frozen tasks only die once thawed.
+    if (cgroups::is_frozen(s.cgroup_dirs)) {
+      cg.signal_all(SIGKILL);
+      (void)cgroups::set_frozen(s.cgroup_dirs, false);
+    }
     wait_gone(s.pid, s.pid_start_time, 5000);
   }
-  auto cg = cgroups::Cgroup::from_dirs(s.cgroup_dirs);
   auto r = cg.destroy();
   auto r2 = dir.remove();
   if (!r) return r;
@@ -50,6 +57,7 @@ Status current_status(const State& s, const ContainerDir& dir) {
   if (s.creating) return alive ? Status::creating : Status::stopped;
   if (!alive) return Status::stopped;
   if (path_exists(dir.fifo_path())) return Status::created;
+  if (cgroups::is_frozen(s.cgroup_dirs)) return Status::paused;
   return Status::running;
 }
 
@@ -104,6 +112,46 @@ Result<> remove(const Globals& g, const std::string& id, bool force) {
     return fail("cannot delete container \"" + id + "\" that is " + status_name(s) +
                 " (stop it first or use --force)");
   return destroy(dir, *st);
+}
+
+Result<> pause(const Globals& g, const std::string& id) {
+  StateStore store(g.root);
+  auto dir = VEIL_TRY(store.open(id, true));
+  auto st = VEIL_TRY(dir.load());
+  Status s = current_status(st, dir);
+  if (s != Status::running)
+    return fail("cannot pause container \"" + id + "\": it is " + status_name(s) + ", not running");
+  return cgroups::set_frozen(st.cgroup_dirs, true);
+}
+
+Result<> resume(const Globals& g, const std::string& id) {
+  StateStore store(g.root);
+  auto dir = VEIL_TRY(store.open(id, true));
+  auto st = VEIL_TRY(dir.load());
+  Status s = current_status(st, dir);
+  if (s != Status::paused)
+    return fail("cannot resume container \"" + id + "\": it is " + status_name(s) + ", not paused");
+  return cgroups::set_frozen(st.cgroup_dirs, false);
+}
+
+Result<> update(const Globals& g, const std::string& id, const nlohmann::json& resources) {
+  StateStore store(g.root);
+  auto dir = VEIL_TRY(store.open(id, true));
+  auto st = VEIL_TRY(dir.load());
+  Status s = current_status(st, dir);
+  if (s == Status::stopped || s == Status::creating)
+    return fail("cannot update container \"" + id + "\": it is " + status_name(s));
+  auto layout = VEIL_TRY(cgroups::probe());
+  return cgroups::apply_resources(layout, st.cgroup_dirs, resources, "resources");
+}
+
+Result<std::vector<pid_t>> pids(const Globals& g, const std::string& id) {
+  StateStore store(g.root);
+  auto dir = VEIL_TRY(store.open(id, false));
+  auto st = VEIL_TRY(dir.load());
+  Status s = current_status(st, dir);
+  if (s == Status::stopped) return std::vector<pid_t>{};
+  return cgroups::Cgroup::from_dirs(st.cgroup_dirs).pids();
 }
 
 Result<Listed> inspect(const Globals& g, const std::string& id) {

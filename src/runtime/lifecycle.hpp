@@ -39,6 +39,14 @@ Result<> kill(const Globals& g, const std::string& id, int sig, bool all);
 // Stopped (or created) containers are removed; running ones only with force (SIGKILL first).
 Result<> remove(const Globals& g, const std::string& id, bool force);
 
+// Freezes / thaws every process of a running container.
+Result<> pause(const Globals& g, const std::string& id);
+Result<> resume(const Globals& g, const std::string& id);
+// Applies a linux.resources object to a created, running or paused container.
+Result<> update(const Globals& g, const std::string& id, const nlohmann::json& resources);
+// Host pids of every process in the container's cgroup.
+Result<std::vector<pid_t>> pids(const Globals& g, const std::string& id);
+
 struct Listed {
   State state;
   Status status;
