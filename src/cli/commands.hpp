@@ -27,6 +27,7 @@ Result<int> cmd_list(Context&, int argc, char** argv);
 Result<int> cmd_pause(Context&, int argc, char** argv);
 Result<int> cmd_resume(Context&, int argc, char** argv);
 Result<int> cmd_update(Context&, int argc, char** argv);
+Result<int> cmd_exec(Context&, int argc, char** argv);
 Result<int> cmd_ps(Context&, int argc, char** argv);
 Result<int> cmd_spec(Context&, int argc, char** argv);
 Result<int> cmd_features(Context&, int argc, char** argv);
@@ -37,6 +38,7 @@ void print(const std::string& text);
 // positionals is within [min_pos, max_pos].
 Result<std::vector<std::string>> parse_command(const char* name, const char* help_text, int argc,
                                                char** argv, std::vector<struct Opt> opts,
-                                               size_t min_pos, size_t max_pos, bool* help);
+                                               size_t min_pos, size_t max_pos, bool* help,
+                                               bool stop_at_positional = false);
 
 }  // namespace veil::cli

@@ -27,6 +27,7 @@ constexpr const char* kUsage =
     "  resume    thaw a paused container\n"
     "  update    change the resource limits of a container\n"
     "  ps        list the processes of a container\n"
+    "  exec      run another process in a running container\n"
     "  spec      write a default config.json\n"
     "  features  print what this runtime supports (JSON)\n"
     "\n"
@@ -56,7 +57,7 @@ constexpr Entry kCommands[] = {
     {"spec", cmd_spec},
     {"features", cmd_features},
     // runc commands that arrive in later releases: a clear "not implemented" (exit 1).
-    {"exec", nullptr},
+    {"exec", cmd_exec},
     {"ps", cmd_ps},
     {"pause", cmd_pause},
     {"resume", cmd_resume},
@@ -84,9 +85,10 @@ void print(const std::string& text) {
 
 Result<std::vector<std::string>> parse_command(const char* name, const char* help_text, int argc,
                                                char** argv, std::vector<Opt> opts, size_t min_pos,
-                                               size_t max_pos, bool* help) {
+                                               size_t max_pos, bool* help,
+                                               bool stop_at_positional) {
   opts.push_back({"help", 'h', false, flag(*help)});
-  auto pos = VEIL_TRY(parse_args(name, argc, argv, opts));
+  auto pos = VEIL_TRY(parse_args(name, argc, argv, opts, stop_at_positional));
   if (*help) {
     print(help_text);
     return pos;

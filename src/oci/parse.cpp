@@ -158,6 +158,14 @@ int ns_clone_flag(NsType t) {
   return ns_info(t).flag;
 }
 
+Result<Process> parse_process_json(std::string_view json_text) {
+  json doc = json::parse(json_text, nullptr, false);
+  if (doc.is_discarded()) return fail("process: malformed JSON");
+  JsonAt at(&doc, "process");
+  VEIL_CHECK(at.object());
+  return parse_process(at);
+}
+
 Result<Spec> parse_spec(std::string_view json_text) {
   json doc;
   try {

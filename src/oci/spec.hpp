@@ -151,6 +151,8 @@ int ns_clone_flag(NsType t);
 // Parses and validates config.json text. Errors name the JSON path and the problem, e.g.
 // "linux.namespaces[2].type: unknown namespace \"foo\"".
 Result<Spec> parse_spec(std::string_view json_text);
+// Parses a lone process object (`veil exec --process FILE`); errors name paths as "process.…".
+Result<Process> parse_process_json(std::string_view json_text);
 // Reads <bundle>/config.json and parses it.
 Result<Spec> load_spec(const std::string& bundle_dir);
 

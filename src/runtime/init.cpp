@@ -16,7 +16,7 @@
 #include "linux/rlimits.hpp"
 #include "linux/rootfs.hpp"
 #include "linux/sysctl.hpp"
-#include "runtime/exec_path.hpp"
+#include "runtime/process.hpp"
 
 namespace veil::runtime {
 namespace {
@@ -43,17 +43,6 @@ Result<> set_oom_score_adj(int v) {
                             v),
                   EACCES);
     return std::unexpected(r.error().wrap("process.oomScoreAdj"));
-  }
-  return {};
-}
-
-Result<> reset_signals() {
-  sigset_t all;
-  sigemptyset(&all);
-  if (sigprocmask(SIG_SETMASK, &all, nullptr) != 0) return fail_errno("sigprocmask");
-  for (int s = 1; s < NSIG; ++s) {
-    if (s == SIGKILL || s == SIGSTOP) continue;
-    signal(s, SIG_DFL);
   }
   return {};
 }
@@ -91,29 +80,7 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
   VEIL_CHECK(rootfs::enter(rc));
   VEIL_CHECK(rootfs::finalize(rc));
 
-  VEIL_CHECK(rlimits::apply(proc.rlimits));
-  if (::chdir(proc.cwd.c_str()) != 0) return fail_errno("process.cwd " + proc.cwd);
-
-  auto exe = find_executable(proc.args[0], proc.env);
-  if (!exe) return std::unexpected(exe.error());
-  std::vector<std::string> env = with_home(proc.env, proc.user.uid);
-
-  if (proc.user.umask)
-    ::umask(static_cast<mode_t>(*proc.user.umask));
-  else
-    ::umask(022);
-  VEIL_CHECK(credentials::apply(proc.user, proc.capabilities));
-  if (proc.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    return fail_errno("prctl(PR_SET_NO_NEW_PRIVS)");
-
-  // Everything above the preserved range is closed at exec (our own fds are all up there).
-  unsigned first = 3U + static_cast<unsigned>(cfg.preserve_fds);
-  if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-    return fail_errno("close_range");
-  for (int fd = 3; fd < static_cast<int>(first); ++fd) {
-    int fl = ::fcntl(fd, F_GETFD);
-    if (fl >= 0) ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
-  }
+  auto prepared = VEIL_TRY(prepare_process(proc, cfg.preserve_fds));
 
   VEIL_CHECK(ch.send(MsgType::ready));
   char b;
@@ -123,16 +90,7 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
   } while (n < 0 && errno == EINTR);
   if (n != 1) _exit(1);  // the container was deleted before it started
 
-  std::vector<char*> argv, envp;
-  for (const auto& a : proc.args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  ::execve(exe->c_str(), argv.data(), envp.data());
-  int err = errno;
-  std::string msg = strprintf("veil: exec %s: %s\n", exe->c_str(), strerror(err));
-  (void)!::write(STDERR_FILENO, msg.data(), msg.size());
-  _exit(err == ENOENT ? 127 : 126);
+  exec_process(proc, prepared);
 }
 
 }  // namespace

@@ -1,0 +1,214 @@
+#include "runtime/exec.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/file.hpp"
+#include "base/strings.hpp"
+#include "linux/cgroups.hpp"
+#include "linux/proc.hpp"
+#include "runtime/process.hpp"
+#include "runtime/sync.hpp"
+
+namespace veil::runtime {
+namespace {
+
+struct NsFile {
+  const char* name;
+  int flag;
+};
+// The user namespace first (it owns the others); mnt late (it changes our root); pid and time
+// only affect children, which is what we want.
+constexpr NsFile kNamespaces[] = {{"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC},
+                                  {"uts", CLONE_NEWUTS},   {"net", CLONE_NEWNET},
+                                  {"pid", CLONE_NEWPID},   {"cgroup", CLONE_NEWCGROUP},
+                                  {"time", CLONE_NEWTIME}, {"mnt", CLONE_NEWNS}};
+
+struct Join {
+  int flag;
+  Fd fd;
+  std::string what;
+};
+
+// Namespaces of the container process that differ from ours (setns into our own user namespace
+// fails, and joining the others again is pointless).
+Result<std::vector<Join>> container_namespaces(pid_t pid) {
+  std::vector<Join> out;
+  for (const auto& ns : kNamespaces) {
+    std::string theirs = "/proc/" + std::to_string(pid) + "/ns/" + ns.name;
+    std::string ours = std::string("/proc/self/ns/") + ns.name;
+    struct stat a, b;
+    if (::stat(theirs.c_str(), &a) != 0) {
+      if (errno == ENOENT) continue;  // kernel without this namespace type
+      return fail_errno("open " + theirs);
+    }
+    if (::stat(ours.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;
+    Fd fd(::open(theirs.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open " + theirs);
+    out.push_back(Join{ns.flag, std::move(fd), theirs});
+  }
+  return out;
+}
+
+Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
+  oci::Process proc;
+  if (!o.process_file.empty()) {
+    auto text = read_file(o.process_file);
+    if (!text) return std::unexpected(text.error().wrap("--process"));
+    proc = VEIL_TRY(oci::parse_process_json(*text));
+  } else {
+    auto spec = VEIL_TRY(oci::load_spec(st.bundle));
+    proc = spec.process;
+    if (o.args.empty()) return fail("exec: no command given (ARGS or --process)");
+    proc.args = o.args;
+    proc.terminal = false;
+  }
+  for (const auto& e : o.env) {
+    if (e.find('=') == std::string::npos) return fail("--env " + e + ": expected KEY=value");
+    std::string key = e.substr(0, e.find('=') + 1);
+    std::erase_if(proc.env, [&](const std::string& x) { return x.starts_with(key); });
+    proc.env.push_back(e);
+  }
+  if (!o.cwd.empty()) proc.cwd = o.cwd;
+  if (!o.user.empty()) {
+    auto parts = split(o.user, ':');
+    char* end = nullptr;
+    proc.user.uid = static_cast<uint32_t>(std::strtoul(parts[0].c_str(), &end, 10));
+    if (parts[0].empty() || *end) return fail("--user " + o.user + ": expected uid[:gid]");
+    if (parts.size() > 1) {
+      proc.user.gid = static_cast<uint32_t>(std::strtoul(parts[1].c_str(), &end, 10));
+      if (parts[1].empty() || *end) return fail("--user " + o.user + ": expected uid[:gid]");
+    }
+  }
+  if (!o.caps.empty()) {
+    if (!proc.capabilities) proc.capabilities = oci::Capabilities{};
+    for (const auto& name : o.caps) {
+      std::string full = name.starts_with("CAP_") ? name : "CAP_" + name;
+      cap_value_t c;
+      if (cap_from_name(full.c_str(), &c) != 0)
+        return fail("--cap " + name + ": unknown capability");
+      for (auto* set : {&proc.capabilities->bounding, &proc.capabilities->effective,
+                        &proc.capabilities->permitted, &proc.capabilities->inheritable,
+                        &proc.capabilities->ambient})
+        set->push_back(c);
+    }
+  }
+  if (o.no_new_privs) proc.no_new_privileges = true;
+  if (proc.terminal || o.tty)
+    return fail("exec: terminals are not supported by this veil release yet");
+  if (proc.args.empty()) return fail("process.args: must not be empty");
+  return proc;
+}
+
+[[noreturn]] void exec_stage1(std::vector<Join>& joins, const oci::Process& proc, int preserve_fds,
+                              const SyncChannel& ch) {
+  auto die = [&](const Error& e) {
+    (void)ch.send(MsgType::error, e.err, e.str());
+    _exit(1);
+  };
+  auto go = ch.recv();
+  if (!go || !*go || (*go)->type != MsgType::go) _exit(1);
+  for (auto& j : joins)
+    if (::setns(j.fd.get(), j.flag) != 0) die(Error{"join " + j.what, errno});
+  long pid = ::syscall(SYS_clone, CLONE_PARENT, nullptr, nullptr, nullptr, 0);
+  if (pid < 0) die(Error{"clone exec process", errno});
+  if (pid == 0) {
+    if (auto r = reset_signals(); !r) die(r.error());
+    auto prepared = prepare_process(proc, preserve_fds);
+    if (!prepared) die(prepared.error());
+    // The channel is close-on-exec: the parent sees EOF once execve succeeded.
+    exec_process(proc, *prepared);
+  }
+  (void)ch.send(MsgType::child_pid, pid);
+  _exit(0);
+}
+
+int wait_forwarding(pid_t pid, const sigset_t& fwd) {
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&fwd, &si);
+    if (sig < 0) {
+      if (errno == EINTR) continue;
+      return 255;
+    }
+    if (sig != SIGCHLD) {
+      ::kill(pid, sig);
+      continue;
+    }
+    for (;;) {
+      int status = 0;
+      pid_t w = ::waitpid(-1, &status, WNOHANG);
+      if (w <= 0) break;
+      if (w == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+  }
+}
+
+}  // namespace
+
+Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opts) {
+  StateStore store(g.root);
+  State st;
+  std::vector<Join> joins;
+  {
+    auto dir = VEIL_TRY(store.open(id, false));
+    st = VEIL_TRY(dir.load());
+    Status s = current_status(st, dir);
+    if (s != Status::running && s != Status::created)
+      return fail("cannot exec in container \"" + id + "\": it is " + status_name(s));
+    joins = VEIL_TRY(container_namespaces(st.pid));
+  }
+  auto proc = VEIL_TRY(build_process(st, opts));
+
+  sigset_t fwd, old;
+  sigemptyset(&fwd);
+  for (int s : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD})
+    sigaddset(&fwd, s);
+  if (!opts.detach) sigprocmask(SIG_BLOCK, &fwd, &old);
+
+  auto [parent_end, child_end] = VEIL_TRY(SyncChannel::make_pair(3 + opts.preserve_fds));
+  pid_t stage1 = ::fork();
+  if (stage1 < 0) return fail_errno("fork");
+  if (stage1 == 0) {
+    parent_end.close();
+    exec_stage1(joins, proc, opts.preserve_fds, child_end);
+  }
+  child_end.close();
+  joins.clear();
+  pid_t child = -1;
+  auto abort_with = [&](Error e) -> Result<int> {
+    for (pid_t p : {child, stage1})
+      if (p > 0) {
+        ::kill(p, SIGKILL);
+        ::waitpid(p, nullptr, 0);
+      }
+    return std::unexpected(std::move(e).wrap("exec in container \"" + id + "\""));
+  };
+  if (auto r = cgroups::Cgroup::from_dirs(st.cgroup_dirs).add(stage1); !r)
+    return abort_with(r.error());
+  if (auto r = parent_end.send(MsgType::go); !r) return abort_with(r.error());
+  for (;;) {
+    auto m = parent_end.recv();
+    if (!m) return abort_with(m.error());
+    if (!*m) break;  // EOF: stage 1 exited and the process exec'd
+    if ((*m)->type == MsgType::child_pid) child = static_cast<pid_t>((*m)->value);
+    if ((*m)->type == MsgType::error) return abort_with(Error{(*m)->text});
+  }
+  ::waitpid(stage1, nullptr, 0);
+  if (child <= 0) return abort_with(Error{"exec process pid unknown"});
+  if (!opts.pid_file.empty())
+    if (auto r = write_file_atomic(opts.pid_file, std::to_string(child)); !r)
+      return std::unexpected(r.error().wrap("--pid-file"));
+  if (opts.detach) return 0;
+  int code = wait_forwarding(child, fwd);
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  return code;
+}
+
+}  // namespace veil::runtime
