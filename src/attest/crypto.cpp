@@ -1,7 +1,9 @@
 #include "attest/crypto.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
@@ -170,6 +172,24 @@ bool ed25519_verify(EVP_PKEY* key, std::string_view msg, std::string_view sig) {
   EVP_MD_CTX_free(ctx);
   ERR_clear_error();
   return ok;
+}
+
+Result<Pkey> p256_from_xy(std::string_view x, std::string_view y) {
+  if (x.size() != 32 || y.size() != 32) return fail("invalid P-256 coordinates");
+  std::string point = "\x04" + std::string(x) + std::string(y);
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+  OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
+  OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
+  EVP_PKEY* key = nullptr;
+  bool ok = params && ctx && EVP_PKEY_fromdata_init(ctx) == 1 &&
+            EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) == 1;
+  EVP_PKEY_CTX_free(ctx);
+  OSSL_PARAM_free(params);
+  OSSL_PARAM_BLD_free(bld);
+  if (!ok) return fail("invalid P-256 point: " + ssl_error());
+  return Pkey(key);
 }
 
 static Result<Pkey> load_pem(const std::string& path, bool priv) {

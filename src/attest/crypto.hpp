@@ -51,6 +51,9 @@ Result<Bytes> ed25519_raw_public(EVP_PKEY* key);
 Result<Bytes> ed25519_sign(EVP_PKEY* key, std::string_view msg);
 bool ed25519_verify(EVP_PKEY* key, std::string_view msg, std::string_view sig);
 
+// EC P-256 public key from its 32-byte affine coordinates.
+Result<Pkey> p256_from_xy(std::string_view x, std::string_view y);
+
 // PEM files (PKCS#8 private, SubjectPublicKeyInfo public).
 Result<Pkey> load_private_pem(const std::string& path);
 Result<Pkey> load_public_pem(const std::string& path);

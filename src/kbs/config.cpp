@@ -32,6 +32,8 @@ Result<Config> Config::load(const std::string& path) {
         c.admin_public_key = v;
       } else if (k == "sample_trusted_keys") {
         c.sample_trusted_keys = v.get<std::vector<std::string>>();
+      } else if (k == "tpm_trusted_aks") {
+        c.tpm_trusted_aks = v.get<std::vector<std::string>>();
       } else if (k == "token_ttl") {
         c.token_ttl = v;
       } else if (k == "session_ttl") {

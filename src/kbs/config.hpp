@@ -17,6 +17,7 @@ struct Config {
   std::string kek_file;           // empty: <state_dir>/kek (32 random bytes on first start)
   std::string admin_public_key;   // PEM (Ed25519) that verifies admin tokens; required
   std::vector<std::string> sample_trusted_keys;  // base64url raw Ed25519 keys; empty: no sample
+  std::vector<std::string> tpm_trusted_aks;      // PEM files of enrolled TPM AKs; empty: no tpm
   int64_t token_ttl = 300;                       // seconds an attestation token is valid
   int64_t session_ttl = 300;                     // seconds a challenge/session is valid
   size_t max_body = 64 * 1024;                   // bytes; larger requests get 413

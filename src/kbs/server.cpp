@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include "attest/sample.hpp"
+#include "attest/tpm.hpp"
 #include "base/file.hpp"
 #include "base/log.hpp"
 #include "kbs/tls.hpp"
@@ -60,6 +61,12 @@ Result<std::unique_ptr<Server>> Server::create(Config cfg) {
     }
     s->verifiers_.add(std::make_unique<attest::SampleVerifier>(std::move(raw)));
     log::warn("veil-kbs: the INSECURE 'sample' verifier is enabled (software-only evidence)");
+  }
+  if (!c.tpm_trusted_aks.empty()) {
+    std::vector<crypto::Pkey> aks;
+    for (const auto& path : c.tpm_trusted_aks)
+      aks.push_back(VEIL_TRY(crypto::load_public_pem(path)));
+    s->verifiers_.add(std::make_unique<attest::TpmVerifier>(std::move(aks)));
   }
   auto stored = VEIL_TRY(s->store_->setting("policy"));
   auto policy = Policy::parse(stored ? *stored : R"({"rules":[]})");
