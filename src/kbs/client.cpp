@@ -12,6 +12,7 @@ Client::Client(const ClientOptions& opts) : http_(std::make_unique<httplib::Clie
   http_->set_connection_timeout(5, 0);
   http_->set_read_timeout(10, 0);
   http_->set_keep_alive(true);
+  http_->set_tcp_nodelay(true);
   if (!opts.ca_cert.empty()) {
     http_->set_ca_cert_path(opts.ca_cert.c_str());
     http_->enable_server_certificate_verification(true);

@@ -84,6 +84,7 @@ Result<std::unique_ptr<Server>> Server::create(Config cfg) {
   s->http_->set_payload_max_length(c.max_body);
   s->http_->set_read_timeout(10, 0);
   s->http_->set_keep_alive_max_count(1000);
+  s->http_->set_tcp_nodelay(true);
   s->routes();
   return s;
 }

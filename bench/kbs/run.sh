@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds and runs the veil-kbs benchmark; writes bench/results/kbs.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-3}
+./scripts/build.sh veil-kbs-bench >/dev/null
+mkdir -p bench/results
+out=bench/results/kbs.md
+{
+  echo "# veil-kbs benchmark"
+  echo
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r); server \`veil-kbs serve\` (HTTP on"
+  echo "127.0.0.1, 80 worker threads), each client a separate process with one keep-alive"
+  echo "connection; ${secs} s per row. Handshake = POST /auth + P-256 key generation + sample"
+  echo "evidence + POST /attest (token issued). Fetch = GET resource with the token, policy check,"
+  echo "audit row (SQLite, synchronous=FULL), JWE (ECDH-ES + A256GCM) and client-side decryption."
+  echo
+  build/src/kbs/veil-kbs-bench "$secs"
+} | tee "$out"
