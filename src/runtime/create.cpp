@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "base/file.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
@@ -15,7 +17,9 @@
 #include "linux/cgroups.hpp"
 #include "linux/namespaces.hpp"
 #include "linux/proc.hpp"
+#include "linux/seccomp.hpp"
 #include "linux/sysctl.hpp"
+#include "runtime/hooks.hpp"
 #include "runtime/init.hpp"
 #include "runtime/lifecycle.hpp"
 
@@ -38,13 +42,6 @@ Result<> check_spec(const oci::Spec& spec, const CreateOptions& opts) {
         "\"terminal\": false");
   if (!opts.console_socket.empty()) return fail("--console-socket needs process.terminal = true");
   if (opts.preserve_fds < 0) return fail("--preserve-fds must not be negative");
-  // Not silently ignored: these land with the cgroups/seccomp/hooks release.
-  const auto& h = spec.hooks;
-  if (!h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty() ||
-      !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty())
-    return fail("hooks: OCI hooks are not supported by this veil release yet");
-  if (!spec.linux.seccomp.is_null())
-    return fail("linux.seccomp: seccomp profiles are not supported by this veil release yet");
   return {};
 }
 
@@ -105,6 +102,8 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   auto spec = oci::load_spec(bundle);
   if (!spec) return std::unexpected(spec.error());
   VEIL_CHECK(check_spec(*spec, opts));
+  std::optional<seccomp::CompiledFilter> filter;
+  if (!spec->linux.seccomp.is_null()) filter = VEIL_TRY(seccomp::compile(spec->linux.seccomp));
   std::string rootfs =
       spec->root.path.starts_with("/") ? spec->root.path : bundle + "/" + spec->root.path;
   struct stat rst;
@@ -131,6 +130,8 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   st.annotations = spec->annotations;
   st.creating = true;
   st.cgroup_dirs = cgroup.dirs();
+  st.poststart = spec->hooks.poststart;
+  st.poststop = spec->hooks.poststop;
   VEIL_CHECK(dir.save(st));
 
   const int min_fd = 3 + opts.preserve_fds;
@@ -162,6 +163,7 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   cfg.preserve_fds = opts.preserve_fds;
   cfg.fifo_fd = fifo.get();
   cfg.lock_fd = dir.lock_fd();
+  cfg.seccomp = filter ? &*filter : nullptr;
   cfg.cgroup_layout = &*layout;
   cfg.cgroup_dirs = cgroup.dirs();
 
@@ -199,6 +201,32 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
       case MsgType::ready:
         ready = true;
         break;
+      case MsgType::hooks: {
+        // The container's namespaces exist and its mounts are done; pivot_root has not happened.
+        State now = st;
+        now.pid = rb.stage2;
+        std::string state_json = now.public_json(Status::creating).dump();
+        if (auto r = hooks::run(spec->hooks.prestart, state_json, "prestart"); !r)
+          return fail_with(r.error());
+        if (auto r = hooks::run(spec->hooks.create_runtime, state_json, "createRuntime"); !r)
+          return fail_with(r.error());
+        if (auto r = parent_end.send(MsgType::hooks_done, 0, state_json); !r)
+          return fail_with(r.error());
+        break;
+      }
+      case MsgType::seccomp_fd: {
+        auto fd = seccomp::fd_from_process(rb.stage2, static_cast<int>((*m)->value));
+        if (!fd) return fail_with(fd.error());
+        State now = st;
+        now.pid = rb.stage2;
+        if (auto r =
+                seccomp::send_notify_fd(filter->listener_path, filter->listener_metadata,
+                                        now.public_json(Status::running), fd->get(), rb.stage2);
+            !r)
+          return fail_with(r.error());
+        if (auto r = parent_end.send(MsgType::seccomp_done); !r) return fail_with(r.error());
+        break;
+      }
       case MsgType::error:
         return fail_with(Error{(*m)->text});
       default:

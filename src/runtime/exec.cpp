@@ -9,10 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "base/file.hpp"
 #include "base/strings.hpp"
 #include "linux/cgroups.hpp"
 #include "linux/proc.hpp"
+#include "linux/seccomp.hpp"
 #include "runtime/process.hpp"
 #include "runtime/sync.hpp"
 
@@ -107,7 +110,7 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
 }
 
 [[noreturn]] void exec_stage1(std::vector<Join>& joins, const oci::Process& proc, int preserve_fds,
-                              const SyncChannel& ch) {
+                              seccomp::CompiledFilter* filter, const SyncChannel& ch) {
   auto die = [&](const Error& e) {
     (void)ch.send(MsgType::error, e.err, e.str());
     _exit(1);
@@ -120,7 +123,7 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
   if (pid < 0) die(Error{"clone exec process", errno});
   if (pid == 0) {
     if (auto r = reset_signals(); !r) die(r.error());
-    auto prepared = prepare_process(proc, preserve_fds);
+    auto prepared = prepare_process(proc, preserve_fds, filter);
     if (!prepared) die(prepared.error());
     // The channel is close-on-exec: the parent sees EOF once execve succeeded.
     exec_process(proc, *prepared);
@@ -165,6 +168,20 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
     joins = VEIL_TRY(container_namespaces(st.pid));
   }
   auto proc = VEIL_TRY(build_process(st, opts));
+  // The container's seccomp profile applies to exec'd processes too.
+  std::optional<seccomp::CompiledFilter> filter;
+  {
+    auto spec = oci::load_spec(st.bundle);
+    if (!spec)
+      return std::unexpected(spec.error().wrap("exec: reading the container's seccomp profile"));
+    if (!spec->linux.seccomp.is_null()) {
+      filter = VEIL_TRY(seccomp::compile(spec->linux.seccomp));
+      if (filter->uses_notify())
+        return fail(
+            "exec: containers with a SCMP_ACT_NOTIFY seccomp profile do not support exec "
+            "in this release");
+    }
+  }
 
   sigset_t fwd, old;
   sigemptyset(&fwd);
@@ -177,7 +194,7 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
   if (stage1 < 0) return fail_errno("fork");
   if (stage1 == 0) {
     parent_end.close();
-    exec_stage1(joins, proc, opts.preserve_fds, child_end);
+    exec_stage1(joins, proc, opts.preserve_fds, filter ? &*filter : nullptr, child_end);
   }
   child_end.close();
   joins.clear();

@@ -16,6 +16,7 @@
 #include "linux/rlimits.hpp"
 #include "linux/rootfs.hpp"
 #include "linux/sysctl.hpp"
+#include "runtime/hooks.hpp"
 #include "runtime/process.hpp"
 
 namespace veil::runtime {
@@ -77,12 +78,35 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
     return fail_errno("set domainname \"" + spec.domainname + "\"");
 
   VEIL_CHECK(rootfs::prepare(rc));
+
+  // Hooks between the mounts and pivot_root: prestart/createRuntime run by the parent in the
+  // runtime's namespaces, then createContainer here in the container's (host paths still visible).
+  std::string state_json;
+  const auto& hk = spec.hooks;
+  bool any_hooks = !hk.prestart.empty() || !hk.create_runtime.empty() ||
+                   !hk.create_container.empty() || !hk.start_container.empty();
+  if (any_hooks) {
+    VEIL_CHECK(ch.send(MsgType::hooks));
+    auto m = VEIL_TRY(ch.recv());
+    if (!m || m->type != MsgType::hooks_done) return fail("parent went away during hooks");
+    state_json = m->text;
+    VEIL_CHECK(hooks::run(hk.create_container, state_json, "createContainer"));
+  }
+
   VEIL_CHECK(rootfs::enter(rc));
   VEIL_CHECK(rootfs::finalize(rc));
 
-  auto prepared = VEIL_TRY(prepare_process(proc, cfg.preserve_fds));
+  auto prepared = VEIL_TRY(prepare_process(proc, cfg.preserve_fds, cfg.seccomp));
+  // From here on the user's seccomp profile may apply: only write(2)/read(2) on the channel.
+  if (prepared.notify_fd >= 0) {
+    // The listener's socket is a host path we can no longer reach: the parent sends the fd.
+    VEIL_CHECK(ch.write_msg(MsgType::seccomp_fd, prepared.notify_fd));
+    auto m = VEIL_TRY(ch.recv());
+    if (!m || m->type != MsgType::seccomp_done) return fail("parent went away (seccomp notify)");
+    ::close(prepared.notify_fd);
+  }
 
-  VEIL_CHECK(ch.send(MsgType::ready));
+  VEIL_CHECK(ch.write_msg(MsgType::ready));
   char b;
   ssize_t n;
   do {
@@ -90,6 +114,16 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
   } while (n < 0 && errno == EINTR);
   if (n != 1) _exit(1);  // the container was deleted before it started
 
+  if (!hk.start_container.empty()) {
+    // The state as `start` sees it: created.
+    auto j = nlohmann::json::parse(state_json, nullptr, false);
+    if (j.is_object()) j["status"] = "created";
+    if (auto r = hooks::run(hk.start_container, j.dump(), "startContainer"); !r) {
+      std::string msg = "veil: " + r.error().str() + "\n";
+      (void)!::write(STDERR_FILENO, msg.data(), msg.size());
+      _exit(1);
+    }
+  }
   exec_process(proc, prepared);
 }
 

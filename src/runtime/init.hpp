@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "linux/cgroups.hpp"
+#include "linux/seccomp.hpp"
 #include "oci/spec.hpp"
 #include "runtime/sync.hpp"
 
@@ -26,6 +27,7 @@ struct InitConfig {
   int lock_fd = -1;  // the parent's state-directory lock: closed first thing in the child
   const cgroups::Layout* cgroup_layout = nullptr;
   std::vector<std::string> cgroup_dirs;
+  seccomp::CompiledFilter* seccomp = nullptr;  // compiled by the parent; loaded in stage 2
 };
 
 [[noreturn]] void run_stage1(const InitConfig& cfg, const SyncChannel& ch);

@@ -13,6 +13,7 @@
 #include "linux/cgroup_resources.hpp"
 #include "linux/cgroups.hpp"
 #include "linux/proc.hpp"
+#include "runtime/hooks.hpp"
 
 namespace veil::runtime {
 namespace {
@@ -44,6 +45,8 @@ Result<> destroy(ContainerDir& dir, const State& s) {
     }
     wait_gone(s.pid, s.pid_start_time, 5000);
   }
+  if (!s.poststop.empty())
+    hooks::run_all_logged(s.poststop, s.public_json(Status::stopped).dump(), "poststop");
   auto r = cg.destroy();
   auto r2 = dir.remove();
   if (!r) return r;
@@ -74,6 +77,9 @@ Result<> start(const Globals& g, const std::string& id) {
   if (!fifo) return fail_errno("cannot start container \"" + id + "\": its process is gone");
   if (::write(fifo.get(), "0", 1) != 1) return fail_errno("start container \"" + id + "\"");
   ::unlink(dir.fifo_path().c_str());
+  // The spec: a failing poststart hook is a warning, not a failed start.
+  if (!st.poststart.empty())
+    hooks::run_all_logged(st.poststart, st.public_json(Status::running).dump(), "poststart");
   return {};
 }
 

@@ -41,8 +41,20 @@ nlohmann::json State::to_json() const {
   nlohmann::json j = public_json(Status::created);
   j.erase("status");
   j["pid"] = pid;
-  j["veil"] = {
-      {"pidStartTime", pid_start_time}, {"creating", creating}, {"cgroupDirs", cgroup_dirs}};
+  auto hooks_json = [](const std::vector<oci::Hook>& hs) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& h : hs) {
+      nlohmann::json o = {{"path", h.path}, {"args", h.args}, {"env", h.env}};
+      if (h.timeout) o["timeout"] = *h.timeout;
+      a.push_back(o);
+    }
+    return a;
+  };
+  j["veil"] = {{"pidStartTime", pid_start_time},
+               {"creating", creating},
+               {"cgroupDirs", cgroup_dirs},
+               {"poststart", hooks_json(poststart)},
+               {"poststop", hooks_json(poststop)}};
   return j;
 }
 
@@ -62,6 +74,21 @@ Result<State> State::from_json(const nlohmann::json& j) {
     s.pid_start_time = v.at("pidStartTime").get<uint64_t>();
     s.creating = v.at("creating").get<bool>();
     s.cgroup_dirs = v.at("cgroupDirs").get<std::vector<std::string>>();
+    auto hooks_from = [](const nlohmann::json& a) {
+      std::vector<oci::Hook> out;
+      if (!a.is_array()) return out;
+      for (const auto& o : a) {
+        oci::Hook h;
+        h.path = o.at("path").get<std::string>();
+        h.args = o.value("args", std::vector<std::string>{});
+        h.env = o.value("env", std::vector<std::string>{});
+        if (o.contains("timeout")) h.timeout = o["timeout"].get<int>();
+        out.push_back(std::move(h));
+      }
+      return out;
+    };
+    s.poststart = hooks_from(v.value("poststart", nlohmann::json()));
+    s.poststop = hooks_from(v.value("poststop", nlohmann::json()));
     return s;
   } catch (const std::exception& e) {
     return fail(std::string("corrupt state file: ") + e.what());

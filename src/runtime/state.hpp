@@ -12,6 +12,7 @@
 
 #include "base/error.hpp"
 #include "base/fd.hpp"
+#include "oci/spec.hpp"
 
 namespace veil::runtime {
 
@@ -30,6 +31,8 @@ struct State {
   std::map<std::string, std::string> annotations;
   bool creating = false;  // set until `create` finished
   std::vector<std::string> cgroup_dirs;
+  // Hooks that run after create returned (the bundle may be gone by then).
+  std::vector<oci::Hook> poststart, poststop;
 
   // The runtime-spec state object (what `veil state` prints), with the given status.
   nlohmann::json public_json(Status s) const;

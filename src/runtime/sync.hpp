@@ -20,6 +20,10 @@ enum class MsgType : uint32_t {
   child_pid,     // stage1 → parent: the container process's pid (value)
   ready,         // stage2 → parent: set up, waiting for `start`
   error,         // child → parent: text says what failed
+  hooks,         // stage2 → parent: mounts done; run prestart/createRuntime hooks
+  hooks_done,    // parent → stage2: text = state JSON for createContainer/startContainer
+  seccomp_fd,    // stage2 → parent: value = the seccomp notify fd number in stage2
+  seccomp_done,  // parent → stage2: the fd reached the listener
 };
 
 struct Msg {
@@ -35,6 +39,8 @@ class SyncChannel {
   SyncChannel() = default;
 
   Result<> send(MsgType t, int64_t value = 0, const std::string& text = "") const;
+  // The same with write(2): for a process under a seccomp profile that may filter send(2).
+  Result<> write_msg(MsgType t, int64_t value = 0, const std::string& text = "") const;
   // nullopt on EOF (the peer closed or died).
   Result<std::optional<Msg>> recv() const;
   int fd() const { return fd_.get(); }
