@@ -8,6 +8,7 @@ packages=(
   libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libcap-dev libseccomp-dev
   busybox-static runc crun hyperfine time jq iproute2 util-linux procps
   libssl-dev libsqlite3-dev libcpp-httplib-dev libyaml-cpp-dev swtpm swtpm-tools tpm2-tools libtss2-dev
+  containerd podman
 )
 
 missing=()

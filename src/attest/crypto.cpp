@@ -208,6 +208,15 @@ Result<Pkey> load_public_pem(const std::string& path) {
   return load_pem(path, false);
 }
 
+Result<Pkey> public_from_pem(std::string_view pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* k = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  ERR_clear_error();
+  if (!k) return fail("not a PEM public key");
+  return Pkey(k);
+}
+
 static Result<> save_pem(EVP_PKEY* key, const std::string& path, bool priv) {
   FILE* f = fopen(path.c_str(), "wx");
   if (!f) return fail_errno("create " + path);

@@ -57,6 +57,7 @@ Result<Pkey> p256_from_xy(std::string_view x, std::string_view y);
 // PEM files (PKCS#8 private, SubjectPublicKeyInfo public).
 Result<Pkey> load_private_pem(const std::string& path);
 Result<Pkey> load_public_pem(const std::string& path);
+Result<Pkey> public_from_pem(std::string_view pem);
 Result<> save_private_pem(EVP_PKEY* key, const std::string& path);
 Result<> save_public_pem(EVP_PKEY* key, const std::string& path);
 Result<std::string> public_pem(EVP_PKEY* key);

@@ -1,12 +1,17 @@
 // TpmAttester: ESAPI calls (create AK, extend PCR 23, quote).
 #include "attest/tpm.hpp"
 
+#include <fcntl.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
+#include <unistd.h>
 
 #include <cstring>
+
+#include "base/fd.hpp"
+#include "base/file.hpp"
 
 namespace veil::attest {
 
@@ -58,7 +63,8 @@ struct TpmAttester::Impl {
 TpmAttester::TpmAttester(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TpmAttester::~TpmAttester() = default;
 
-Result<std::unique_ptr<TpmAttester>> TpmAttester::open(const std::string& tcti) {
+Result<std::unique_ptr<TpmAttester>> TpmAttester::open(const std::string& tcti,
+                                                       const std::string& log_path) {
   auto impl = std::make_unique<Impl>();
   TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti.c_str(), &impl->tcti);
   if (rc != TSS2_RC_SUCCESS) return std::unexpected(tpm_error("TPM TCTI '" + tcti + "'", rc));
@@ -77,7 +83,41 @@ Result<std::unique_ptr<TpmAttester>> TpmAttester::open(const std::string& tcti) 
   impl->ak_x.assign(reinterpret_cast<const char*>(ecc.x.buffer), ecc.x.size);
   impl->ak_y.assign(reinterpret_cast<const char*>(ecc.y.buffer), ecc.y.size);
   Esys_Free(out_public);
-  return std::unique_ptr<TpmAttester>(new TpmAttester(std::move(impl)));
+  std::unique_ptr<TpmAttester> a(new TpmAttester(std::move(impl)));
+  if (log_path.empty()) return a;
+  a->log_path_ = log_path;
+  if (path_exists(log_path)) {
+    auto text = VEIL_TRY(read_file(log_path));
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      auto m = crypto::unhex(text.substr(start, end - start));
+      if (!m || m->size() != 32) return fail(log_path + ": malformed event log line");
+      a->log_.push_back(*m);
+      start = end + 1;
+    }
+  }
+  auto pcr = VEIL_TRY(a->read_pcr());
+  if (pcr != replay_log(a->log_))
+    return fail(log_path + ": event log does not replay to the current PCR 23 (" +
+                std::to_string(a->log_.size()) + " entries); restore the log or reset the PCR");
+  if (!a->log_.empty()) a->selected_ = a->log_.size() - 1;
+  return a;
+}
+
+Result<std::string> TpmAttester::read_pcr() {
+  TPML_PCR_SELECTION sel = pcr_selection();
+  TPML_DIGEST* values = nullptr;
+  TSS2_RC rc = Esys_PCR_Read(impl_->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, nullptr,
+                             nullptr, &values);
+  if (rc != TSS2_RC_SUCCESS) return std::unexpected(tpm_error("read PCR 23", rc));
+  std::string out;
+  if (values->count == 1)
+    out.assign(reinterpret_cast<const char*>(values->digests[0].buffer), values->digests[0].size);
+  Esys_Free(values);
+  if (out.size() != 32) return fail("PCR 23 (sha256) is not allocated");
+  return out;
 }
 
 Result<std::string> TpmAttester::ak_public_pem() {
@@ -96,6 +136,13 @@ Result<> TpmAttester::extend(std::string_view measurement) {
   if (rc != TSS2_RC_SUCCESS) return std::unexpected(tpm_error("extend PCR 23", rc));
   log_.emplace_back(measurement);
   selected_ = log_.size() - 1;
+  if (!log_path_.empty()) {
+    Fd fd(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    std::string line = crypto::hex(measurement) + "\n";
+    if (!fd || write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
+        fsync(fd.get()) != 0)
+      return fail_errno("append to event log " + log_path_);
+  }
   return {};
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,11 @@ inline constexpr int kTpmPcr = 23;
 class TpmAttester : public Attester {
  public:
   // tcti: a TCTI configuration string, e.g. "swtpm:host=127.0.0.1,port=2321" or "device".
-  static Result<std::unique_ptr<TpmAttester>> open(const std::string& tcti);
+  // log_path: the persistent event log (one hex measurement per line, appended and fsynced on
+  // every extend). It must replay to the current PCR 23, else open fails. Empty: in memory only.
+  // Keep it on a tmpfs such as /run: it then resets with the PCRs at reboot.
+  static Result<std::unique_ptr<TpmAttester>> open(const std::string& tcti,
+                                                   const std::string& log_path = "");
   ~TpmAttester() override;
   std::string tee() const override { return kTpmTee; }
   Result<json> evidence(std::string_view report_data) override;
@@ -38,7 +43,9 @@ class TpmAttester : public Attester {
  private:
   struct Impl;
   explicit TpmAttester(std::unique_ptr<Impl> impl);
+  Result<std::string> read_pcr();
   std::unique_ptr<Impl> impl_;
+  std::string log_path_;
   std::vector<std::string> log_;  // raw 32-byte measurements, in extend order
   size_t selected_ = 0;
 };
@@ -48,8 +55,11 @@ class TpmVerifier : public Verifier {
   explicit TpmVerifier(std::vector<crypto::Pkey> enrolled_aks) : aks_(std::move(enrolled_aks)) {}
   std::string tee() const override { return kTpmTee; }
   Result<Claims> verify(const json& evidence, std::string_view expected_report_data) override;
+  // Adds an attestation key (EC P-256 public key) at run time; thread-safe.
+  Result<> enroll(crypto::Pkey ak);
 
  private:
+  std::shared_mutex mu_;
   std::vector<crypto::Pkey> aks_;
 };
 

@@ -4,6 +4,7 @@
 #include <tss2/tss2_mu.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "attest/tpm.hpp"
 
@@ -46,6 +47,18 @@ bool verify_sha256(EVP_PKEY* key, std::string_view msg, std::string_view der) {
 
 }  // namespace
 
+Result<> TpmVerifier::enroll(crypto::Pkey ak) {
+  char group[64] = "";
+  size_t len = 0;
+  if (!EVP_PKEY_is_a(ak.get(), "EC") ||
+      EVP_PKEY_get_utf8_string_param(ak.get(), "group", group, sizeof group, &len) != 1 ||
+      std::string(group) != "prime256v1")
+    return fail("an attestation key must be an EC P-256 public key");
+  std::unique_lock lock(mu_);
+  aks_.push_back(std::move(ak));
+  return {};
+}
+
 Result<Claims> TpmVerifier::verify(const json& ev, std::string_view expected) {
   if (!ev.is_object() || ev.value("format", "") != "veil-tpm-v1") return fail("not veil-tpm-v1");
   for (const char* k : {"quote", "signature"})
@@ -64,8 +77,10 @@ Result<Claims> TpmVerifier::verify(const json& ev, std::string_view expected) {
     return fail("malformed quote signature");
   auto der = VEIL_TRY(ecdsa_der(sig));
   bool signed_by_enrolled = false;
+  std::shared_lock lock(mu_);
   for (const auto& ak : aks_)
     signed_by_enrolled = signed_by_enrolled || verify_sha256(ak.get(), quote, der);
+  lock.unlock();
   if (!signed_by_enrolled) return fail("quote is not signed by an enrolled attestation key");
 
   TPMS_ATTEST a{};

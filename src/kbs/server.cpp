@@ -62,12 +62,19 @@ Result<std::unique_ptr<Server>> Server::create(Config cfg) {
     s->verifiers_.add(std::make_unique<attest::SampleVerifier>(std::move(raw)));
     log::warn("veil-kbs: the INSECURE 'sample' verifier is enabled (software-only evidence)");
   }
-  if (!c.tpm_trusted_aks.empty()) {
-    std::vector<crypto::Pkey> aks;
-    for (const auto& path : c.tpm_trusted_aks)
-      aks.push_back(VEIL_TRY(crypto::load_public_pem(path)));
-    s->verifiers_.add(std::make_unique<attest::TpmVerifier>(std::move(aks)));
+  // TPM: AKs from the config file plus those enrolled through the admin API.
+  auto tpm = std::make_unique<attest::TpmVerifier>(std::vector<crypto::Pkey>{});
+  for (const auto& path : c.tpm_trusted_aks) {
+    auto ak = VEIL_TRY(crypto::load_public_pem(path));
+    VEIL_CHECK(tpm->enroll(std::move(ak)));
   }
+  auto enrolled = VEIL_TRY(s->store_->tpm_aks());
+  for (const auto& pem : enrolled) {
+    auto ak = VEIL_TRY(crypto::public_from_pem(pem));
+    VEIL_CHECK(tpm->enroll(std::move(ak)));
+  }
+  s->tpm_ = tpm.get();
+  s->verifiers_.add(std::move(tpm));
   auto stored = VEIL_TRY(s->store_->setting("policy"));
   auto policy = Policy::parse(stored ? *stored : R"({"rules":[]})");
   if (!policy) return std::unexpected(policy.error().wrap("stored policy"));
@@ -135,6 +142,8 @@ void Server::routes() {
         [this](const Request& q, Response& r) { on_reference_values(q, r); });
   h.Post("/kbs/v0/reference-values",
          [this](const Request& q, Response& r) { on_reference_values(q, r); });
+  h.Get("/kbs/v0/tpm-aks", [this](const Request& q, Response& r) { on_tpm_aks(q, r); });
+  h.Post("/kbs/v0/tpm-aks", [this](const Request& q, Response& r) { on_tpm_aks(q, r); });
   h.Get("/kbs/v0/audit", [this](const Request& q, Response& r) { on_audit(q, r); });
   h.Get("/metrics", [this](const Request& q, Response& r) { on_metrics(q, r); });
   h.set_exception_handler([](const Request&, Response& r, std::exception_ptr) {

@@ -8,6 +8,7 @@
 
 #include "attest/attest.hpp"
 #include "attest/crypto.hpp"
+#include "attest/tpm.hpp"
 #include "kbs/config.hpp"
 #include "kbs/policy.hpp"
 #include "kbs/session.hpp"
@@ -52,6 +53,7 @@ class Server {
   void on_put_resource(const httplib::Request& req, httplib::Response& res);
   void on_policy(const httplib::Request& req, httplib::Response& res);
   void on_reference_values(const httplib::Request& req, httplib::Response& res);
+  void on_tpm_aks(const httplib::Request& req, httplib::Response& res);
   void on_audit(const httplib::Request& req, httplib::Response& res);
   void on_metrics(const httplib::Request& req, httplib::Response& res);
 
@@ -61,6 +63,7 @@ class Server {
   std::unique_ptr<httplib::Server> http_;
   std::unique_ptr<Store> store_;
   attest::VerifierSet verifiers_;
+  attest::TpmVerifier* tpm_ = nullptr;  // owned by verifiers_
   Sessions sessions_;
   crypto::Pkey token_key_, admin_key_;
   std::string fingerprint_;

@@ -91,6 +91,23 @@ void Server::on_reference_values(const httplib::Request& req, httplib::Response&
   res.set_content(json{{"reference_values", *all}}.dump(), "application/json");
 }
 
+void Server::on_tpm_aks(const httplib::Request& req, httplib::Response& res) {
+  if (!admin_ok(req, res)) return;
+  if (req.method == "POST") {
+    auto key = crypto::public_from_pem(req.body);
+    if (!key) return problem(res, 400, "InvalidKey", key.error().str());
+    auto canonical_pem = crypto::public_pem(key->get());
+    if (!canonical_pem) return problem(res, 400, "InvalidKey", canonical_pem.error().str());
+    if (auto r = tpm_->enroll(std::move(*key)); !r)
+      return problem(res, 400, "InvalidKey", r.error().str());
+    if (auto r = store_->add_tpm_ak(*canonical_pem); !r)
+      return problem(res, 500, "StorageError", r.error().str());
+  }
+  auto all = store_->tpm_aks();
+  if (!all) return problem(res, 500, "StorageError", all.error().str());
+  res.set_content(json{{"tpm_aks", *all}}.dump(), "application/json");
+}
+
 void Server::on_audit(const httplib::Request& req, httplib::Response& res) {
   if (!admin_ok(req, res)) return;
   int limit = 100;

@@ -76,6 +76,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& db_path,
       " updated INTEGER);"
       "CREATE TABLE IF NOT EXISTS settings(name TEXT PRIMARY KEY, value TEXT);"
       "CREATE TABLE IF NOT EXISTS reference_values(measurement TEXT PRIMARY KEY, note TEXT);"
+      "CREATE TABLE IF NOT EXISTS tpm_aks(pem TEXT PRIMARY KEY, added INTEGER);"
       "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time INTEGER, session TEXT,"
       " resource TEXT, tee TEXT, measurement TEXT, decision TEXT, reason TEXT);"));
   return s;
@@ -176,6 +177,22 @@ Result<bool> Store::has_reference_value(const std::string& m) {
 Result<std::vector<std::string>> Store::reference_values() {
   std::lock_guard lock(mu_);
   Stmt st(db_, "SELECT measurement FROM reference_values ORDER BY measurement");
+  std::vector<std::string> out;
+  while (st.step() == SQLITE_ROW) out.push_back(st.col(0));
+  return out;
+}
+
+Result<> Store::add_tpm_ak(const std::string& pem) {
+  std::lock_guard lock(mu_);
+  Stmt st(db_, "INSERT OR IGNORE INTO tpm_aks VALUES(?,?)");
+  st.text(1, pem).integer(2, jose::now_seconds());
+  if (!st.ok() || st.step() != SQLITE_DONE) return DB_FAIL("store attestation key");
+  return {};
+}
+
+Result<std::vector<std::string>> Store::tpm_aks() {
+  std::lock_guard lock(mu_);
+  Stmt st(db_, "SELECT pem FROM tpm_aks ORDER BY added");
   std::vector<std::string> out;
   while (st.step() == SQLITE_ROW) out.push_back(st.col(0));
   return out;

@@ -41,6 +41,10 @@ class Store {
   Result<bool> has_reference_value(const std::string& measurement_hex);
   Result<std::vector<std::string>> reference_values();
 
+  // Enrolled TPM attestation keys (PEM public keys).
+  Result<> add_tpm_ak(const std::string& pem);
+  Result<std::vector<std::string>> tpm_aks();
+
   Result<> audit(const AuditEntry& e);
   Result<std::vector<AuditEntry>> recent_audit(int limit);
 

@@ -60,11 +60,13 @@ TEST_F(KbsTest, StateSurvivesRestartAndIsEncryptedAtRest) {
   EXPECT_EQ(db.find("s3cret"), std::string::npos);
   EXPECT_EQ(wal.find("s3cret"), std::string::npos);
   start();
-  auto key = jose::generate_rsa(2048).value();
-  auto c = client();
-  auto a = attester();
-  ASSERT_TRUE(c.attest(a, key.get()));
-  EXPECT_EQ(c.get_resource("demo/key/one", key.get()).value(), "s3cret");
+  {
+    auto key = jose::generate_rsa(2048).value();
+    auto c = client();
+    auto a = attester();
+    ASSERT_TRUE(c.attest(a, key.get()));
+    EXPECT_EQ(c.get_resource("demo/key/one", key.get()).value(), "s3cret");
+  }
   stop();
   // A different KEK cannot open the resources.
   write_file_atomic(cfg_.kek_file, std::string(32, 'k'), 0600).value();

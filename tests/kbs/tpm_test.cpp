@@ -101,3 +101,66 @@ TEST_F(TpmTest, KbsReleasesSecretToTpmAttestedSandbox) {
 }
 
 }  // namespace kbstest
+
+namespace kbstest {
+
+TEST_F(TpmTest, AkEnrolledThroughAdminApiAndPersisted) {
+  std::string m = crypto::sha256("tpm-sandbox");
+  ASSERT_TRUE(tpm_->extend(m));
+  start();
+  provision();
+  ASSERT_EQ(admin_post("/kbs/v0/reference-values", json{{"add", {crypto::hex(m)}}}.dump()).status,
+            200);
+  auto key = jose::generate_p256().value();
+  {
+    auto before = client();
+    auto refused = before.attest(*tpm_, key.get());
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().msg.find("enrolled"), std::string::npos) << refused.error().msg;
+  }
+  // Only an admin may enrol, and only EC P-256 keys.
+  auto pem = tpm_->ak_public_pem().value();
+  EXPECT_EQ(client().post("/kbs/v0/tpm-aks", pem, "", "", "text/plain").status, 401);
+  EXPECT_EQ(admin_post("/kbs/v0/tpm-aks", "not a key").status, 400);
+  EXPECT_EQ(admin_post("/kbs/v0/tpm-aks", crypto::public_pem(admin_key_.get()).value()).status,
+            400);
+  ASSERT_EQ(admin_post("/kbs/v0/tpm-aks", pem).status, 200);
+  {
+    auto c = client();
+    ASSERT_TRUE(c.attest(*tpm_, key.get()));
+    EXPECT_EQ(c.get_resource("other/key/one", key.get()).value(), "other");
+  }
+  stop();
+  start();  // the enrolment survives a restart
+  auto c2 = client();
+  ASSERT_TRUE(c2.attest(*tpm_, key.get()));
+}
+
+}  // namespace kbstest
+
+namespace kbstest {
+
+TEST_F(TpmTest, PersistentEventLogMustReplayToThePcr) {
+  std::string log = dir_ + "/pcr23.log";
+  tpm_.reset();  // use a logging attester from the start (PCR 23 is still zero)
+  {
+    auto a = attest::TpmAttester::open(swtpm_.tcti(), log).value();
+    ASSERT_TRUE(a->extend(crypto::sha256("first")));
+  }
+  auto a = attest::TpmAttester::open(swtpm_.tcti(), log);
+  ASSERT_TRUE(a) << a.error().str();
+  ASSERT_TRUE((*a)->extend(crypto::sha256("second")));
+  auto rd = attest::report_data("n", json::object());
+  auto c = verifier().verify((*a)->evidence(rd).value(), rd);
+  ASSERT_TRUE(c) << c.error().str();
+  EXPECT_EQ(c->measurement, crypto::hex(crypto::sha256("second")));
+  EXPECT_EQ(c->details["log_length"], 2);
+  a->reset();
+  // A lost or truncated log no longer matches the PCR: refuse to attest with it.
+  write_file_atomic(log, crypto::hex(crypto::sha256("first")) + "\n").value();
+  auto stale = attest::TpmAttester::open(swtpm_.tcti(), log);
+  ASSERT_FALSE(stale);
+  EXPECT_NE(stale.error().msg.find("does not replay"), std::string::npos);
+}
+
+}  // namespace kbstest

@@ -9,6 +9,7 @@
 
 #include "attest/measure.hpp"
 #include "attest/sample.hpp"
+#include "attest/tpm.hpp"
 #include "base/file.hpp"
 #include "kbs/client.hpp"
 #include "kbs/jose.hpp"
@@ -25,9 +26,12 @@ const char* kUsage = R"(usage:
   veil-kbs measure --bundle DIR           sandbox measurement (hex) of an OCI bundle
   veil-kbs admin --url URL --key ADMIN.key [--ca CERT] COMMAND
       set-resource REPO/TYPE/TAG FILE | get-policy | set-policy FILE | reference-values
-      | add-reference HEX | remove-reference HEX | audit [LIMIT]
-  veil-kbs get-resource --url URL [--ca CERT] --sample-key KEY --measurement HEX
-      [--svn N] [--ec] --path REPO/TYPE/TAG    (INSECURE sample attester; development only)
+      | add-reference HEX | remove-reference HEX | enroll-ak AK.pem | tpm-aks | audit [LIMIT]
+  veil-kbs tpm-ak --tcti TCTI              print the TPM's attestation key (PEM) for enrolment
+  veil-kbs get-resource --url URL [--ca CERT] [--ec] --path REPO/TYPE/TAG
+      (--tpm TCTI --bundle DIR [--tpm-log FILE] | --sample-key KEY --measurement HEX [--svn N])
+      tpm: measures the bundle, extends PCR 23 (event log default /run/veil/tpm-pcr23.log),
+      attests with a quote; sample: INSECURE, development only
 )";
 
 struct Args {
@@ -149,22 +153,52 @@ int admin(const Args& a) {
     json body = {{cmd == "add-reference" ? "add" : "remove", json::array({arg(1)})}};
     return print_reply(client.post("/kbs/v0/reference-values", body.dump(), "", *token));
   }
+  if (cmd == "enroll-ak") {
+    auto pem = read_file(arg(1));
+    if (!pem) return die(pem.error().str());
+    return print_reply(client.post("/kbs/v0/tpm-aks", *pem, "", *token, "text/plain"));
+  }
+  if (cmd == "tpm-aks") return print_reply(client.get("/kbs/v0/tpm-aks", "", *token));
   if (cmd == "audit")
     return print_reply(
         client.get("/kbs/v0/audit?limit=" + (a.pos.size() > 1 ? a.pos[1] : "50"), "", *token));
   return die("admin: unknown command '" + cmd + "'");
 }
 
-int get_resource(const Args& a) {
+int tpm_ak(const Args& a) {
+  auto tpm = attest::TpmAttester::open(need(a, "tcti"));
+  if (!tpm) return die(tpm.error().str());
+  auto pem = (*tpm)->ak_public_pem();
+  if (!pem) return die(pem.error().str());
+  fputs(pem->c_str(), stdout);
+  return 0;
+}
+
+Result<std::unique_ptr<attest::Attester>> make_attester(const Args& a) {
+  if (a.opts.contains("tpm")) {
+    auto m = VEIL_TRY(attest::measure_bundle(need(a, "bundle")));
+    std::string log = a.opts.contains("tpm-log") ? a.opts.at("tpm-log") : "/run/veil/tpm-pcr23.log";
+    if (auto slash = log.rfind('/'); slash != std::string::npos && slash > 0)
+      VEIL_CHECK(mkdir_all(log.substr(0, slash), 0700));
+    auto tpm = VEIL_TRY(attest::TpmAttester::open(a.opts.at("tpm"), log));
+    VEIL_CHECK(tpm->extend(m));
+    fprintf(stderr, "veil-kbs: extended PCR 23 with measurement %s\n", crypto::hex(m).c_str());
+    return std::unique_ptr<attest::Attester>(std::move(tpm));
+  }
   fprintf(stderr, "veil-kbs: WARNING: using the INSECURE sample attester\n");
-  auto skey = crypto::load_private_pem(need(a, "sample-key"));
-  if (!skey) return die(skey.error().str());
+  auto skey = VEIL_TRY(crypto::load_private_pem(need(a, "sample-key")));
   int64_t svn = a.opts.contains("svn") ? std::stoll(a.opts.at("svn")) : 1;
-  attest::SampleAttester attester(std::move(*skey), need(a, "measurement"), svn);
+  return std::unique_ptr<attest::Attester>(
+      new attest::SampleAttester(std::move(skey), need(a, "measurement"), svn));
+}
+
+int get_resource(const Args& a) {
+  auto attester = make_attester(a);
+  if (!attester) return die(attester.error().str());
   auto tee_key = a.flags.contains("--ec") ? jose::generate_p256() : jose::generate_rsa(2048);
   if (!tee_key) return die(tee_key.error().str());
   kbs::Client client({need(a, "url"), a.opts.contains("ca") ? a.opts.at("ca") : ""});
-  if (auto t = client.attest(attester, tee_key->get()); !t) return die(t.error().str());
+  if (auto t = client.attest(**attester, tee_key->get()); !t) return die(t.error().str());
   auto data = client.get_resource(need(a, "path"), tee_key->get());
   if (!data) return die(data.error().str());
   fwrite(data->data(), 1, data->size(), stdout);
@@ -185,6 +219,7 @@ int main(int argc, char** argv) {
   if (cmd == "measure") return measure(a);
   if (cmd == "admin") return admin(a);
   if (cmd == "get-resource") return get_resource(a);
+  if (cmd == "tpm-ak") return tpm_ak(a);
   fputs(kUsage, stderr);
   return 2;
 }

@@ -1,0 +1,73 @@
+// The veil-kbs executable end to end: serve, admin, measure, tpm-ak and get-resource --tpm
+// against a real swtpm, as an operator would run them.
+#include <cstdio>
+
+#include "fixture.hpp"
+#include "process.hpp"
+#include "swtpm.hpp"
+
+namespace kbstest {
+
+namespace {
+// Runs a shell command; returns {exit status, stdout}.
+std::pair<int, std::string> sh(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+}  // namespace
+
+TEST_F(KbsTest, CliEndToEndWithTpm) {
+  Swtpm swtpm;
+  if (!swtpm.start()) GTEST_SKIP() << "swtpm not available";
+  std::string k = VEIL_KBS_BINARY;
+  crypto::save_private_pem(admin_key_.get(), dir_ + "/admin.key").value();
+  mkdir_all(dir_ + "/bundle/rootfs/bin").value();
+  write_file_atomic(dir_ + "/bundle/rootfs/bin/app", "v1", 0755).value();
+  write_file_atomic(dir_ + "/bundle/config.json",
+                    R"({"process":{"args":["/bin/app"]},"root":{"path":"rootfs"}})")
+      .value();
+  write_file_atomic(dir_ + "/kbs.yaml", "listen: 127.0.0.1:0\nstate_dir: " + cfg_.state_dir +
+                                            "\nadmin_public_key: " + cfg_.admin_public_key + "\n")
+      .value();
+  write_file_atomic(dir_ + "/policy.yaml", "rules:\n  - resource: 'prod/*/*'\n    tees: [tpm]\n")
+      .value();
+  write_file_atomic(dir_ + "/secret", "topsecret").value();
+  KbsProcess server;
+  ASSERT_TRUE(server.start(dir_ + "/kbs.yaml")) << server.banner;
+  std::string conn = " --url " + server.url + " --ca " + cfg_.state_dir + "/tls.crt";
+  std::string admin = k + " admin" + conn + " --key " + dir_ + "/admin.key ";
+  std::string tcti = " --tpm " + swtpm.tcti() + " --tpm-log " + dir_ + "/pcr23.log";
+
+  auto [rc_ak, ak] = sh(k + " tpm-ak --tcti " + swtpm.tcti() + " > " + dir_ + "/ak.pem");
+  ASSERT_EQ(rc_ak, 0) << ak;
+  auto [rc_m, measurement] = sh(k + " measure --bundle " + dir_ + "/bundle");
+  ASSERT_EQ(rc_m, 0) << measurement;
+  measurement.pop_back();
+  for (std::string cmd :
+       {"enroll-ak " + dir_ + "/ak.pem", "add-reference " + measurement,
+        "set-policy " + dir_ + "/policy.yaml", "set-resource prod/db/key " + dir_ + "/secret"}) {
+    auto [rc, out] = sh(admin + cmd);
+    ASSERT_EQ(rc, 0) << cmd << ": " << out;
+  }
+  auto [rc_get, got] = sh(k + " get-resource" + conn + tcti + " --bundle " + dir_ +
+                          "/bundle --path prod/db/key 2>/dev/null");
+  EXPECT_EQ(rc_get, 0) << got;
+  EXPECT_NE(got.find("topsecret"), std::string::npos) << got;
+
+  // A modified rootfs measures differently: attestation succeeds, the policy refuses.
+  write_file_atomic(dir_ + "/bundle/rootfs/bin/app", "v2", 0755).value();
+  auto [rc_bad, bad] =
+      sh(k + " get-resource" + conn + tcti + " --bundle " + dir_ + "/bundle --path prod/db/key");
+  EXPECT_EQ(rc_bad, 1);
+  EXPECT_NE(bad.find("403"), std::string::npos) << bad;
+  EXPECT_EQ(bad.find("topsecret"), std::string::npos);
+  auto [rc_noauth, noauth] = sh(k + " admin" + conn + " --key " + dir_ + "/sample.key audit");
+  EXPECT_NE(rc_noauth, 0) << noauth;
+}
+
+}  // namespace kbstest
