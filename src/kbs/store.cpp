@@ -61,16 +61,20 @@ Result<std::string> load_or_create_kek(const std::string& path) {
 Result<std::unique_ptr<Store>> Store::open(const std::string& db_path,
                                            const std::string& kek_file) {
   auto kek = VEIL_TRY(load_or_create_kek(kek_file));
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-      SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return fail("open database " + db_path + ": " + msg);
+  sqlite3* dbs[2] = {nullptr, nullptr};
+  for (auto*& db : dbs) {
+    if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        nullptr) != SQLITE_OK) {
+      std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+      sqlite3_close(dbs[0]);
+      sqlite3_close(dbs[1]);
+      return fail("open database " + db_path + ": " + msg);
+    }
+    sqlite3_busy_timeout(db, 5000);
   }
-  std::unique_ptr<Store> s(new Store(db, std::move(kek)));
-  sqlite3_busy_timeout(db, 5000);
+  std::unique_ptr<Store> s(new Store(dbs[0], dbs[1], std::move(kek)));
   VEIL_CHECK(s->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+  VEIL_CHECK(s->exec("PRAGMA synchronous=FULL;", s->audit_db_));
   VEIL_CHECK(s->exec(
       "CREATE TABLE IF NOT EXISTS resources(path TEXT PRIMARY KEY, iv BLOB, ct BLOB, tag BLOB,"
       " updated INTEGER);"
@@ -82,13 +86,25 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& db_path,
   return s;
 }
 
+Store::Store(sqlite3* db, sqlite3* audit_db, std::string kek)
+    : db_(db), audit_db_(audit_db), kek_(std::move(kek)) {
+  writer_ = std::thread([this] { audit_writer(); });
+}
+
 Store::~Store() {
+  {
+    std::lock_guard lock(qmu_);
+    stopping_ = true;
+  }
+  queued_.notify_all();
+  writer_.join();
+  sqlite3_close(audit_db_);
   sqlite3_close(db_);
 }
 
-Result<> Store::exec(const char* sql) {
+Result<> Store::exec(const char* sql, sqlite3* db) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+  if (sqlite3_exec(db ? db : db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "?";
     sqlite3_free(err);
     return fail(std::string("sqlite: ") + msg);
@@ -199,14 +215,46 @@ Result<std::vector<std::string>> Store::tpm_aks() {
 }
 
 Result<> Store::audit(const AuditEntry& e) {
-  std::lock_guard lock(mu_);
-  Stmt st(db_,
-          "INSERT INTO audit(time,session,resource,tee,measurement,decision,reason)"
-          " VALUES(?,?,?,?,?,?,?)");
-  st.integer(1, e.time).text(2, e.session).text(3, e.resource).text(4, e.tee);
-  st.text(5, e.measurement).text(6, e.decision).text(7, e.reason);
-  if (!st.ok() || st.step() != SQLITE_DONE) return DB_FAIL("write audit");
+  Pending p{&e};
+  std::unique_lock lock(qmu_);
+  queue_.push_back(&p);
+  queued_.notify_one();
+  committed_.wait(lock, [&] { return p.done; });
+  if (!p.ok) return fail("write audit log");
   return {};
+}
+
+void Store::audit_writer() {
+  std::unique_lock lock(qmu_);
+  for (;;) {
+    queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping
+    std::vector<Pending*> batch(queue_.begin(), queue_.end());
+    queue_.clear();
+    lock.unlock();
+    bool ok = write_batch(batch).has_value();
+    lock.lock();
+    for (auto* p : batch) p->done = true, p->ok = ok;
+    committed_.notify_all();
+  }
+}
+
+Result<> Store::write_batch(const std::vector<Pending*>& batch) {
+  VEIL_CHECK(exec("BEGIN IMMEDIATE", audit_db_));
+  for (auto* p : batch) {
+    const AuditEntry& e = *p->entry;
+    Stmt st(audit_db_,
+            "INSERT INTO audit(time,session,resource,tee,measurement,decision,reason)"
+            " VALUES(?,?,?,?,?,?,?)");
+    st.integer(1, e.time).text(2, e.session).text(3, e.resource).text(4, e.tee);
+    st.text(5, e.measurement).text(6, e.decision).text(7, e.reason);
+    if (!st.ok() || st.step() != SQLITE_DONE) {
+      std::string msg = sqlite3_errmsg(audit_db_);
+      (void)exec("ROLLBACK", audit_db_);
+      return fail("write audit: " + msg);
+    }
+  }
+  return exec("COMMIT", audit_db_);
 }
 
 Result<std::vector<AuditEntry>> Store::recent_audit(int limit) {

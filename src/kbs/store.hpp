@@ -5,9 +5,12 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/error.hpp"
@@ -45,15 +48,28 @@ class Store {
   Result<> add_tpm_ak(const std::string& pem);
   Result<std::vector<std::string>> tpm_aks();
 
+  // Returns once the entry is durable. Concurrent callers share one commit (group commit).
   Result<> audit(const AuditEntry& e);
   Result<std::vector<AuditEntry>> recent_audit(int limit);
 
  private:
-  Store(sqlite3* db, std::string kek) : db_(db), kek_(std::move(kek)) {}
-  Result<> exec(const char* sql);
+  struct Pending {
+    const AuditEntry* entry;
+    bool done = false, ok = false;
+  };
+  Store(sqlite3* db, sqlite3* audit_db, std::string kek);
+  Result<> exec(const char* sql, sqlite3* db = nullptr);
+  void audit_writer();
+  Result<> write_batch(const std::vector<Pending*>& batch);
   sqlite3* db_;
+  sqlite3* audit_db_;  // used only by the audit writer thread, so reads never wait for its fsync
   std::string kek_;
-  std::mutex mu_;
+  std::mutex mu_;   // the connection
+  std::mutex qmu_;  // the audit queue
+  std::condition_variable queued_, committed_;
+  std::deque<Pending*> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
 };
 
 }  // namespace veil::kbs
