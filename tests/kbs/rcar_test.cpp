@@ -216,3 +216,35 @@ TEST_F(KbsTest, MalformedAndOversizedJsonRefused) {
 }
 
 }  // namespace kbstest
+
+namespace kbstest {
+
+TEST_F(KbsTest, ExpiredChallengeRefused) {
+  cfg_.session_ttl = 1;
+  start();
+  provision();
+  auto c = client();
+  auto [cookie, nonce] = auth(c);
+  auto key = jose::generate_p256().value();
+  auto jwk = jose::public_jwk(key.get()).value();
+  auto body = attest_body(nonce, jwk, jwk).dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(c.post("/kbs/v0/attest", body, cookie).status, 401);
+}
+
+TEST_F(KbsTest, JweForAnotherKeyCannotBeOpened) {
+  start();
+  provision();
+  auto key = jose::generate_rsa(2048).value();
+  auto c = client();
+  auto a = attester();
+  ASSERT_TRUE(c.attest(a, key.get()));
+  auto r = c.get("/kbs/v0/resource/demo/key/one", "", c.token());
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.find("s3cret"), std::string::npos);  // never in clear on the wire
+  auto other = jose::generate_rsa(2048).value();
+  EXPECT_FALSE(jose::jwe_decrypt(other.get(), json::parse(r.body)));
+  EXPECT_EQ(jose::jwe_decrypt(key.get(), json::parse(r.body)).value(), "s3cret");
+}
+
+}  // namespace kbstest
