@@ -33,9 +33,9 @@ struct Stats {
 
 // Child loop: handshakes (fetch=false) or resource GETs (fetch=true) for `secs`; writes
 // latencies (microseconds, uint32) to fd; exit status = error count (capped).
-[[noreturn]] void child(const std::string& url, const std::string& sample_key, bool fetch,
-                        double secs, int fd) {
-  kbs::Client c({url, ""});
+[[noreturn]] void child(const std::string& url, const std::string& ca,
+                        const std::string& sample_key, bool fetch, double secs, int fd) {
+  kbs::Client c({url, ca});
   attest::SampleAttester a(crypto::load_private_pem(sample_key).value(), std::string(64, 'a'));
   auto key = jose::generate_p256().value();
   int errors = 0;
@@ -60,15 +60,15 @@ struct Stats {
   _exit(std::min(errors, 99));
 }
 
-Stats run(const std::string& url, const std::string& sample_key, int clients, bool fetch,
-          double secs) {
+Stats run(const std::string& url, const std::string& ca, const std::string& sample_key, int clients,
+          bool fetch, double secs) {
   std::vector<std::pair<pid_t, std::string>> kids;
   auto t0 = Clock::now();
   for (int i = 0; i < clients; i++) {
     char tmpl[] = "/tmp/veil-kbs-bench-lat-XXXXXX";
     int fd = mkstemp(tmpl);
     pid_t pid = fork();
-    if (pid == 0) child(url, sample_key, fetch, secs, fd);
+    if (pid == 0) child(url, ca, sample_key, fetch, secs, fd);
     close(fd);
     kids.emplace_back(pid, tmpl);
   }
@@ -104,38 +104,43 @@ int main(int argc, char** argv) {
   auto sample_key = crypto::ed25519_generate().value();
   crypto::save_public_pem(admin_key.get(), dir + "/admin.pub").value();
   crypto::save_private_pem(sample_key.get(), dir + "/sample.key").value();
-  json cfg = {{"listen", "127.0.0.1:0"},
-              {"state_dir", dir + "/state"},
-              {"tls", {{"enabled", false}}},
-              {"admin_public_key", dir + "/admin.pub"},
-              {"sample_trusted_keys",
-               {crypto::b64url(crypto::ed25519_raw_public(sample_key.get()).value())}},
-              {"threads", 80}};
-  write_file_atomic(dir + "/kbs.json", cfg.dump()).value();
-  kbstest::KbsProcess server;
-  if (!server.start(dir + "/kbs.json")) {
-    fprintf(stderr, "server did not start: %s\n", server.banner.c_str());
-    return 1;
-  }
-  std::string url = server.url;
-  kbs::Client admin({url, ""});
-  std::string tok = kbs::admin_token(admin_key.get()).value();
-  admin.post("/kbs/v0/resource-policy",
-             R"({"rules":[{"resource":"bench/*/*","tees":["sample"],"measurements":"any"}]})", "",
-             tok, "text/plain");
-  admin.post("/kbs/v0/resource/bench/key/one", std::string(64, 'k'), "", tok, "text/plain");
-
-  printf("| workload | clients | ops | ops/s | p50 ms | p99 ms | errors |\n");
-  printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-  for (bool fetch : {false, true})
-    for (int clients : {1, 8, 64}) {
-      Stats s = run(url, dir + "/sample.key", clients, fetch, secs);
-      printf("| %s | %d | %zu | %.0f | %.2f | %.2f | %zu |\n",
-             fetch ? "resource fetch (token)" : "RCAR handshake (sample)", clients, s.ops,
-             s.ops / s.seconds, s.p50_ms, s.p99_ms, s.errors);
-      fflush(stdout);
+  printf("| transport | workload | clients | ops | ops/s | p50 ms | p99 ms | errors |\n");
+  printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (bool tls : {false, true}) {
+    std::string state = dir + (tls ? "/state-tls" : "/state");
+    json cfg = {{"listen", "127.0.0.1:0"},
+                {"state_dir", state},
+                {"tls", {{"enabled", tls}}},
+                {"admin_public_key", dir + "/admin.pub"},
+                {"sample_trusted_keys",
+                 {crypto::b64url(crypto::ed25519_raw_public(sample_key.get()).value())}},
+                {"threads", 80}};
+    write_file_atomic(dir + "/kbs.json", cfg.dump()).value();
+    kbstest::KbsProcess server;
+    if (!server.start(dir + "/kbs.json")) {
+      fprintf(stderr, "server did not start: %s\n", server.banner.c_str());
+      return 1;
     }
-  server.kill_now(SIGTERM);
+    std::string url = server.url, ca = tls ? state + "/tls.crt" : "";
+    {
+      kbs::Client admin({url, ca});
+      std::string tok = kbs::admin_token(admin_key.get()).value();
+      admin.post("/kbs/v0/resource-policy",
+                 R"({"rules":[{"resource":"bench/*/*","tees":["sample"],"measurements":"any"}]})",
+                 "", tok, "text/plain");
+      admin.post("/kbs/v0/resource/bench/key/one", std::string(64, 'k'), "", tok, "text/plain");
+    }
+    for (bool fetch : {false, true})
+      for (int clients : {1, 8, 64}) {
+        Stats s = run(url, ca, dir + "/sample.key", clients, fetch, secs);
+        printf("| %s | %s | %d | %zu | %.0f | %.2f | %.2f | %zu |\n", tls ? "HTTPS" : "HTTP",
+               fetch ? "resource fetch (token)" : "RCAR handshake (sample)", clients, s.ops,
+               s.ops / s.seconds, s.p50_ms, s.p99_ms, s.errors);
+        fflush(stdout);
+      }
+    server.kill_now(SIGTERM);
+    unlink((dir + "/kbs.json").c_str());
+  }
 
   // Measurement hashing: a 256 MiB tree of 4 MiB files (page cache warm after the first pass).
   std::string tree = dir + "/rootfs";

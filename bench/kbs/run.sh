@@ -9,9 +9,10 @@ out=bench/results/kbs.md
 {
   echo "# veil-kbs benchmark"
   echo
-  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r); server \`veil-kbs serve\` (HTTP on"
-  echo "127.0.0.1, 80 worker threads), each client a separate process with one keep-alive"
-  echo "connection; ${secs} s per row. Handshake = POST /auth + P-256 key generation + sample"
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r); server \`veil-kbs serve\` (HTTP or"
+  echo "HTTPS with its self-signed certificate, on 127.0.0.1, 80 worker threads), each client a separate"
+  echo "process with one keep-alive connection, client and server sharing the 2 cores; ${secs} s per row"
+  echo "(the ops/s column includes forking the clients). Handshake = POST /auth + P-256 key generation + sample"
   echo "evidence + POST /attest (token issued). Fetch = GET resource with the token, policy check,"
   echo "audit row (SQLite, synchronous=FULL), JWE (ECDH-ES + A256GCM) and client-side decryption."
   echo
