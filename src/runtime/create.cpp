@@ -22,12 +22,13 @@
 #include "runtime/hooks.hpp"
 #include "runtime/init.hpp"
 #include "runtime/lifecycle.hpp"
+#include "runtime/terminal.hpp"
 
 namespace veil::runtime {
 namespace {
 
 // Checks that need the whole config, beyond what the parser validates field by field.
-Result<> check_spec(const oci::Spec& spec, const CreateOptions& opts) {
+Result<> check_spec(const oci::Spec& spec, const CreateOptions& opts, bool foreground) {
   if (!spec.has_process) return fail("process: required to create a container");
   if (!spec.linux.find(oci::NsType::mount))
     return fail("linux.namespaces: a mount namespace is required");
@@ -36,11 +37,10 @@ Result<> check_spec(const oci::Spec& spec, const CreateOptions& opts) {
   if ((!spec.domainname.empty()) && !spec.linux.find(oci::NsType::uts))
     return fail("domainname: setting a domainname needs a uts namespace");
   VEIL_CHECK(sysctl::validate(spec));
-  if (spec.process.terminal)
-    return fail(
-        "process.terminal: terminals are not supported by this veil release yet; set "
-        "\"terminal\": false");
-  if (!opts.console_socket.empty()) return fail("--console-socket needs process.terminal = true");
+  if (spec.process.terminal && opts.console_socket.empty() && !foreground)
+    return fail("process.terminal is true: give --console-socket (or use a foreground `run`)");
+  if (!spec.process.terminal && !opts.console_socket.empty())
+    return fail("--console-socket needs process.terminal = true");
   if (opts.preserve_fds < 0) return fail("--preserve-fds must not be negative");
   return {};
 }
@@ -89,7 +89,8 @@ struct Rollback {
 
 }  // namespace
 
-Result<pid_t> create(const Globals& g, const std::string& id, const CreateOptions& opts) {
+Result<pid_t> create(const Globals& g, const std::string& id, const CreateOptions& opts,
+                     Fd* console_out) {
   VEIL_CHECK(validate_id(id));
   if (g.systemd_cgroup && !path_exists("/run/systemd/system"))
     return fail(
@@ -101,7 +102,7 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
     return fail("bundle " + opts.bundle + ": not a directory");
   auto spec = oci::load_spec(bundle);
   if (!spec) return std::unexpected(spec.error());
-  VEIL_CHECK(check_spec(*spec, opts));
+  VEIL_CHECK(check_spec(*spec, opts, console_out != nullptr));
   std::optional<seccomp::CompiledFilter> filter;
   if (!spec->linux.seccomp.is_null()) filter = VEIL_TRY(seccomp::compile(spec->linux.seccomp));
   std::string rootfs =
@@ -201,6 +202,16 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
       case MsgType::ready:
         ready = true;
         break;
+      case MsgType::console: {
+        if (!(*m)->fd) return fail_with(Error{"pty master missing from the console message"});
+        if (!opts.console_socket.empty()) {
+          if (auto r = send_to_console_socket(opts.console_socket, (*m)->fd.get()); !r)
+            return fail_with(r.error());
+        } else if (console_out) {
+          *console_out = std::move((*m)->fd);
+        }
+        break;
+      }
       case MsgType::hooks: {
         // The container's namespaces exist and its mounts are done; pivot_root has not happened.
         State now = st;

@@ -18,6 +18,7 @@
 #include "linux/seccomp.hpp"
 #include "runtime/process.hpp"
 #include "runtime/sync.hpp"
+#include "runtime/terminal.hpp"
 
 namespace veil::runtime {
 namespace {
@@ -103,8 +104,11 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
     }
   }
   if (o.no_new_privs) proc.no_new_privileges = true;
-  if (proc.terminal || o.tty)
-    return fail("exec: terminals are not supported by this veil release yet");
+  if (o.tty) proc.terminal = true;
+  if (proc.terminal && o.console_socket.empty() && o.detach)
+    return fail("exec: a terminal with --detach needs --console-socket");
+  if (!proc.terminal && !o.console_socket.empty())
+    return fail("exec: --console-socket needs --tty (or process.terminal)");
   if (proc.args.empty()) return fail("process.args: must not be empty");
   return proc;
 }
@@ -123,6 +127,12 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
   if (pid < 0) die(Error{"clone exec process", errno});
   if (pid == 0) {
     if (auto r = reset_signals(); !r) die(r.error());
+    if (::setsid() < 0) die(Error{"setsid", errno});
+    if (proc.terminal) {
+      auto master = setup_terminal(proc.console_size, proc.user.uid, proc.user.gid);
+      if (!master) die(master.error());
+      if (auto r = ch.send_fd(MsgType::console, master->get()); !r) die(r.error());
+    }
     auto prepared = prepare_process(proc, preserve_fds, filter);
     if (!prepared) die(prepared.error());
     // The channel is close-on-exec: the parent sees EOF once execve succeeded.
@@ -199,6 +209,7 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
   child_end.close();
   joins.clear();
   pid_t child = -1;
+  Fd console;
   auto abort_with = [&](Error e) -> Result<int> {
     for (pid_t p : {child, stage1})
       if (p > 0) {
@@ -215,6 +226,14 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
     if (!m) return abort_with(m.error());
     if (!*m) break;  // EOF: stage 1 exited and the process exec'd
     if ((*m)->type == MsgType::child_pid) child = static_cast<pid_t>((*m)->value);
+    if ((*m)->type == MsgType::console && (*m)->fd) {
+      if (!opts.console_socket.empty()) {
+        if (auto r = send_to_console_socket(opts.console_socket, (*m)->fd.get()); !r)
+          return abort_with(r.error());
+      } else {
+        console = std::move((*m)->fd);
+      }
+    }
     if ((*m)->type == MsgType::error) return abort_with(Error{(*m)->text});
   }
   ::waitpid(stage1, nullptr, 0);
@@ -223,7 +242,7 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
     if (auto r = write_file_atomic(opts.pid_file, std::to_string(child)); !r)
       return std::unexpected(r.error().wrap("--pid-file"));
   if (opts.detach) return 0;
-  int code = wait_forwarding(child, fwd);
+  int code = console ? relay_and_wait(console.get(), child, fwd) : wait_forwarding(child, fwd);
   sigprocmask(SIG_SETMASK, &old, nullptr);
   return code;
 }

@@ -18,6 +18,7 @@
 #include "linux/sysctl.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/process.hpp"
+#include "runtime/terminal.hpp"
 
 namespace veil::runtime {
 namespace {
@@ -95,6 +96,10 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
 
   VEIL_CHECK(rootfs::enter(rc));
   VEIL_CHECK(rootfs::finalize(rc));
+  if (proc.terminal) {
+    auto master = VEIL_TRY(setup_terminal(proc.console_size, proc.user.uid, proc.user.gid));
+    VEIL_CHECK(ch.send_fd(MsgType::console, master.get()));
+  }
 
   auto prepared = VEIL_TRY(prepare_process(proc, cfg.preserve_fds, cfg.seccomp));
   // From here on the user's seccomp profile may apply: only write(2)/read(2) on the channel.

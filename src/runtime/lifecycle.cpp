@@ -14,6 +14,7 @@
 #include "linux/cgroups.hpp"
 #include "linux/proc.hpp"
 #include "runtime/hooks.hpp"
+#include "runtime/terminal.hpp"
 
 namespace veil::runtime {
 namespace {
@@ -185,7 +186,8 @@ Result<int> run(const Globals& g, const std::string& id, const CreateOptions& op
     sigaddset(&fwd, s);
   if (!detach) sigprocmask(SIG_BLOCK, &fwd, &old);
 
-  auto pid = create(g, id, opts);
+  Fd console;
+  auto pid = create(g, id, opts, detach ? nullptr : &console);
   if (!pid) return std::unexpected(pid.error());
   if (auto r = start(g, id); !r) {
     (void)remove(g, id, true);
@@ -194,6 +196,12 @@ Result<int> run(const Globals& g, const std::string& id, const CreateOptions& op
   if (detach) return 0;
 
   int code = 255;
+  if (console) {
+    code = relay_and_wait(console.get(), *pid, fwd);
+    if (auto r = remove(g, id, true); !r) log::warn("cleanup of " + id + ": " + r.error().str());
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    return code;
+  }
   for (;;) {
     siginfo_t si;
     int sig = sigwaitinfo(&fwd, &si);

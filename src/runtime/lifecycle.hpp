@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "base/fd.hpp"
 #include "runtime/state.hpp"
 
 namespace veil::runtime {
@@ -29,7 +30,10 @@ struct CreateOptions {
 
 // Sets up the container and leaves its process waiting for `start`. Returns its pid.
 // On failure nothing is left behind: no state directory, cgroup, mount or process.
-Result<pid_t> create(const Globals& g, const std::string& id, const CreateOptions& opts);
+// With process.terminal the pty master goes to --console-socket, or, when console_out is given
+// (foreground run), to *console_out.
+Result<pid_t> create(const Globals& g, const std::string& id, const CreateOptions& opts,
+                     Fd* console_out = nullptr);
 // Lets the created container's process exec the configured program.
 Result<> start(const Globals& g, const std::string& id);
 // create + start; in the foreground, waits (forwarding signals), deletes the container and returns

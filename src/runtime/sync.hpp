@@ -24,12 +24,14 @@ enum class MsgType : uint32_t {
   hooks_done,    // parent → stage2: text = state JSON for createContainer/startContainer
   seccomp_fd,    // stage2 → parent: value = the seccomp notify fd number in stage2
   seccomp_done,  // parent → stage2: the fd reached the listener
+  console,       // stage2 → parent: the pty master (fd attached)
 };
 
 struct Msg {
   MsgType type{};
   int64_t value = 0;
   std::string text;
+  Fd fd;  // a file descriptor that came with the message (SCM_RIGHTS), if any
 };
 
 class SyncChannel {
@@ -39,6 +41,8 @@ class SyncChannel {
   SyncChannel() = default;
 
   Result<> send(MsgType t, int64_t value = 0, const std::string& text = "") const;
+  // Sends a message with one fd attached (SCM_RIGHTS).
+  Result<> send_fd(MsgType t, int fd) const;
   // The same with write(2): for a process under a seccomp profile that may filter send(2).
   Result<> write_msg(MsgType t, int64_t value = 0, const std::string& text = "") const;
   // nullopt on EOF (the peer closed or died).

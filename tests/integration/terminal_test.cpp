@@ -1,0 +1,120 @@
+// process.terminal: a pty from the container's devpts, handed over --console-socket or relayed by
+// a foreground run/exec.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include "base/fd.hpp"
+#include "harness.hpp"
+
+namespace veil::test {
+namespace {
+
+TEST(Terminal, ForegroundRunRelaysThePty) {
+  REQUIRE_ROOT();
+  Bundle b({"/bin/sh", "-c", "tty; test -t 0 && test -t 1 && echo is-a-tty; stty size"});
+  b.config["process"]["terminal"] = true;
+  b.config["process"]["consoleSize"] = {{"height", 33}, {"width", 101}};
+  b.write();
+  Veil v;
+  Cmd c = v({"run", "--bundle", b.dir(), unique_id("tty")});
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_NE(c.out.find("/dev/pts/0"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("is-a-tty"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("33 101"), std::string::npos) << c.out;
+}
+
+// Receives one fd over a unix socket (the console-socket protocol).
+int receive_fd(int listener, std::string* name) {
+  int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  if (conn < 0) return -1;
+  char buf[256] = {};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct iovec iov{buf, sizeof buf - 1};
+  struct msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  int fd = -1;
+  if (::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) > 0) {
+    *name = buf;
+    for (auto* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+      if (c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  }
+  ::close(conn);
+  return fd;
+}
+
+TEST(Terminal, ConsoleSocketReceivesTheMaster) {
+  REQUIRE_ROOT();
+  Bundle b({"/bin/sh", "-c", "read line; echo got:$line; test -t 1 && echo tty-ok"});
+  b.config["process"]["terminal"] = true;
+  b.write();
+  std::string path = b.dir() + "/console.sock";
+  Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  int master = -1;
+  std::string name;
+  std::thread t([&] { master = receive_fd(listener.get(), &name); });
+  Veil v;
+  std::string id = unique_id("console");
+  Cmd c = v({"create", "--console-socket", path, "--bundle", b.dir(), id});
+  t.join();
+  ASSERT_EQ(c.code, 0) << c.err;
+  ASSERT_GE(master, 0);
+  EXPECT_TRUE(name.starts_with("/dev/pts/")) << name;
+  ASSERT_EQ(v({"start", id}).code, 0);
+  ASSERT_EQ(::write(master, "hello\n", 6), 6);
+  std::string out;
+  for (int i = 0; i < 50 && out.find("tty-ok") == std::string::npos; ++i) {
+    struct pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[256];
+    ssize_t n = ::read(master, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(master);
+  EXPECT_NE(out.find("got:hello"), std::string::npos) << out;
+  EXPECT_NE(out.find("tty-ok"), std::string::npos) << out;
+  EXPECT_TRUE(wait_status(v, id, "stopped"));
+  EXPECT_EQ(v({"delete", id}).code, 0);
+}
+
+TEST(Terminal, TerminalWithoutConsoleSocketIsRefusedForCreate) {
+  REQUIRE_ROOT();
+  Bundle b({"/bin/true"});
+  b.config["process"]["terminal"] = true;
+  b.write();
+  Veil v;
+  std::string id = unique_id("notty");
+  Cmd c = v({"create", "--bundle", b.dir(), id});
+  EXPECT_EQ(c.code, 1);
+  EXPECT_NE(c.err.find("--console-socket"), std::string::npos) << c.err;
+  EXPECT_TRUE(nothing_left(v, id, b));
+}
+
+TEST(Terminal, ExecWithTty) {
+  REQUIRE_ROOT();
+  Bundle b({"/bin/sleep", "30"});
+  Veil v;
+  std::string id = unique_id("exectty");
+  ASSERT_EQ(v({"run", "-d", "--bundle", b.dir(), id}).code, 0);
+  Cmd c = v({"exec", "--tty", id, "/bin/sh", "-c", "test -t 1 && echo exec-tty; tty"});
+  EXPECT_EQ(c.code, 0) << c.err;
+  EXPECT_NE(c.out.find("exec-tty"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("/dev/pts/"), std::string::npos) << c.out;
+  EXPECT_EQ(v({"delete", "-f", id}).code, 0);
+}
+
+}  // namespace
+}  // namespace veil::test
