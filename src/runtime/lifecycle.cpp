@@ -91,11 +91,17 @@ Result<> kill(const Globals& g, const std::string& id, int sig, bool all) {
   Status s = current_status(st, dir);
   if (s == Status::stopped || s == Status::creating)
     return fail("container \"" + id + "\" is not running (" + status_name(s) + ")");
+  // As runc: SIGKILL to a paused container thaws it afterwards, otherwise (cgroup v1 freezer) the
+  // kill only lands at the next resume, and containerd's `task kill -s SIGKILL` / `task rm -f` of
+  // a paused task waits forever for the exit.
+  bool thaw = s == Status::paused && sig == SIGKILL;
   if (all && !st.cgroup_dirs.empty()) {
     cgroups::Cgroup::from_dirs(st.cgroup_dirs).signal_all(sig);
+    if (thaw) (void)cgroups::set_frozen(st.cgroup_dirs, false);
     return {};
   }
   if (::kill(st.pid, sig) != 0) return fail_errno("signal container \"" + id + "\"");
+  if (thaw) (void)cgroups::set_frozen(st.cgroup_dirs, false);
   return {};
 }
 

@@ -1,0 +1,446 @@
+// containerd 1.6 driving veil through its runc v2 shim (containerd-shim-runc-v2), which is what a
+// Kubernetes RuntimeClass handler of runtime_type "io.containerd.runc.v2" with
+// options.BinaryName = veil uses. Every test starts its own containerd (root, state, socket and
+// config under a temp dir), imports a locally built busybox-static OCI image, runs containers
+// with `ctr run --runc-binary <veil>`, and stops the daemon and removes everything at the end.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "client_util.hpp"
+
+namespace veil::clients {
+namespace {
+
+constexpr const char* kImage = "docker.io/veiltest/busybox:latest";
+
+// The containerd config a test writes (the CRI section is exactly the one in docs/kubernetes.md).
+std::string containerd_config(const std::string& dir, const std::string& veil) {
+  return "version = 2\n"
+         "root = \"" +
+         dir +
+         "/root\"\n"
+         "state = \"" +
+         dir +
+         "/state\"\n"
+         "[grpc]\n"
+         "  address = \"" +
+         dir +
+         "/containerd.sock\"\n"
+         "[ttrpc]\n"
+         "  address = \"" +
+         dir +
+         "/containerd.sock.ttrpc\"\n"
+         "[debug]\n"
+         "  address = \"\"\n"
+         "[metrics]\n"
+         "  address = \"\"\n"
+         "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
+         "  restrict_oom_score_adj = true\n"
+         "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
+         "    snapshotter = \"overlayfs\"\n"
+         "    default_runtime_name = \"runc\"\n"
+         "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
+         "      runtime_type = \"io.containerd.runc.v2\"\n"
+         "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]\n"
+         "      runtime_type = \"io.containerd.runc.v2\"\n"
+         "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil.options]\n"
+         "        BinaryName = \"" +
+         veil +
+         "\"\n"
+         "        Root = \"" +
+         dir + "/runc\"\n";
+}
+
+class Containerd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run containerd";
+    for (const char* p : {"containerd", "ctr", "containerd-shim-runc-v2"})
+      if (which(p).empty())
+        GTEST_SKIP() << p << " not found: apt-get install containerd (scripts/install-deps.sh)";
+    if (which("busybox").empty())
+      GTEST_SKIP() << "busybox not found: apt-get install busybox-static";
+    run_containerd_existed_ = exists("/run/containerd");
+    dir_ = make_temp_dir("veil-ctd-");
+    ns_ = "veiltest-" + std::to_string(::getpid());
+    sock_ = dir_ + "/containerd.sock";
+    runc_root_ = dir_ + "/runc";
+    fifo_ = dir_ + "/fifo";
+    config_ = dir_ + "/config.toml";
+    write(config_, containerd_config(dir_, kVeil));
+
+    auto t0 = std::chrono::steady_clock::now();
+    daemon_ = ::fork();
+    ASSERT_GE(daemon_, 0);
+    if (daemon_ == 0) {
+      ::setsid();
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test process
+      int log = ::open((dir_ + "/containerd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      int null = ::open("/dev/null", O_RDONLY);
+      ::dup2(null, 0);
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+      ::execlp("containerd", "containerd", "--config", config_.c_str(), nullptr);
+      _exit(127);
+    }
+    bool up = wait_until(
+        [&] {
+          int st;
+          if (::waitpid(daemon_, &st, WNOHANG) == daemon_) {
+            daemon_ = -1;
+            return true;  // exited: reported below
+          }
+          return exists(sock_) && ctr({"version"}, 5000).code == 0;
+        },
+        20000);
+    ASSERT_TRUE(up && daemon_ > 0) << "containerd did not come up within 20 s; its log:\n"
+                                   << read(dir_ + "/containerd.log");
+    std::cout << "[ MEASURE  ] containerd ready in " << seconds_since(t0) << " s\n";
+
+    t0 = std::chrono::steady_clock::now();
+    Cmd img = make_image(dir_ + "/busybox.tar", kImage);
+    ASSERT_EQ(img.code, 0) << img.describe();
+    Cmd imp = ctr({"image", "import", dir_ + "/busybox.tar"});
+    ASSERT_EQ(imp.code, 0) << imp.describe();
+    std::cout << "[ MEASURE  ] image built and imported in " << seconds_since(t0) << " s\n";
+  }
+
+  void TearDown() override {
+    if (dir_.empty()) return;
+    if (daemon_ > 0) {
+      // Containers still there (a failed test): kill, delete tasks and containers.
+      for (const auto& id : lines(ctr({"task", "ls", "-q"}, 20000).out)) {
+        ctr({"task", "kill", "-s", "SIGKILL", id}, 20000);
+        wait_status(id, "STOPPED", 5000);
+        ctr({"task", "rm", "-f", id}, 20000);
+      }
+      for (const auto& id : lines(ctr({"container", "ls", "-q"}, 20000).out))
+        ctr({"container", "rm", id}, 20000);
+      ::kill(daemon_, SIGTERM);
+      bool gone =
+          wait_until([&] { return ::waitpid(daemon_, nullptr, WNOHANG) == daemon_; }, 10000);
+      if (!gone) {
+        ::kill(daemon_, SIGKILL);
+        ::waitpid(daemon_, nullptr, 0);
+      }
+      daemon_ = -1;
+    }
+    // Warnings and errors of containerd and the shim about the runtime, for the test log.
+    for (const auto& l : lines(read(dir_ + "/containerd.log")))
+      if ((l.find("level=error") != std::string::npos ||
+           l.find("level=warning") != std::string::npos) &&
+          l.find("devmapper") == std::string::npos)
+        std::cout << "[ DAEMON   ] " << l << "\n";
+    // Shims outlive containerd; theirs carry our socket address on the command line.
+    auto shims = pids_with_cmdline(sock_);
+    EXPECT_TRUE(shims.empty()) << shims.size() << " shim(s) of this test still running";
+    kill_pids(shims);
+    // veil state the shim did not delete (only after a failure).
+    std::string veil_root = runc_root_ + "/" + ns_;
+    for (const auto& id : lines(run({kVeil, "--root", veil_root, "list", "-q"}, 20000).out)) {
+      ADD_FAILURE() << "veil state of " << id << " left in " << veil_root;
+      run({kVeil, "--root", veil_root, "delete", "--force", id}, 20000);
+    }
+    auto cg = cgroup_dirs("/" + ns_ + "/");
+    remove_cgroup_dirs("/" + ns_);
+    remove_tree(dir_);
+    EXPECT_TRUE(mounts_under(dir_).empty()) << "mounts under " << dir_ << " remain";
+    EXPECT_TRUE(cgroup_dirs("/" + ns_).empty()) << "cgroup /" << ns_ << " remains";
+    if (!run_containerd_existed_) {
+      // The shim puts its sockets under /run/containerd/s whatever the config says.
+      for (const char* d : {"/run/containerd/s", "/run/containerd/fifo", "/run/containerd/runc"})
+        ::rmdir(d);
+      ::rmdir("/run/containerd");
+    }
+  }
+
+  static std::vector<std::string> lines(const std::string& s) {
+    std::vector<std::string> r;
+    std::istringstream in(s);
+    std::string l;
+    while (std::getline(in, l))
+      if (!l.empty()) r.push_back(l);
+    return r;
+  }
+
+  Cmd ctr(std::vector<std::string> args, int timeout_ms = 60000) const {
+    args.insert(args.begin(), {"ctr", "-a", sock_, "-n", ns_});
+    return run(args, timeout_ms);
+  }
+
+  // ctr run through veil. detach: -d instead of --rm.
+  Cmd ctr_run(const std::string& id, const std::vector<std::string>& argv, bool detach = false,
+              const std::vector<std::string>& flags = {}) const {
+    std::vector<std::string> a = {"run",           detach ? "-d" : "--rm",
+                                  "--runtime",     "io.containerd.runc.v2",
+                                  "--runc-binary", kVeil,
+                                  "--runc-root",   runc_root_,
+                                  "--fifo-dir",    fifo_};
+    a.insert(a.end(), flags.begin(), flags.end());
+    a.push_back(kImage);
+    a.push_back(id);
+    a.insert(a.end(), argv.begin(), argv.end());
+    return ctr(a, 120000);
+  }
+
+  // (pid, status) from `ctr task ls`; status empty if the task is unknown.
+  std::pair<int, std::string> task(const std::string& id) const {
+    for (const auto& l : lines(ctr({"task", "ls"}, 20000).out)) {
+      std::istringstream in(l);
+      std::string tid, pid, status;
+      in >> tid >> pid >> status;
+      if (tid == id) return {std::atoi(pid.c_str()), status};
+    }
+    return {0, ""};
+  }
+
+  bool wait_status(const std::string& id, const std::string& status, int timeout_ms = 10000) {
+    return wait_until([&] { return task(id).second == status; }, timeout_ms);
+  }
+
+  // Kills (SIGKILL) and deletes a detached container; returns `ctr task rm`.
+  Cmd remove(const std::string& id) {
+    ctr({"task", "kill", "-s", "SIGKILL", id});
+    wait_status(id, "STOPPED");
+    Cmd rm = ctr({"task", "rm", id});
+    ctr({"container", "rm", id});
+    return rm;
+  }
+
+  // The container's cgroup directory for a v1 controller (or the v2 one when controller is
+  // empty or the host has no v1 hierarchy for it), from /proc/<pid>/cgroup.
+  static std::string cgroup_of(int pid, const std::string& controller) {
+    std::istringstream in(read("/proc/" + std::to_string(pid) + "/cgroup"));
+    std::string l, v2;
+    while (std::getline(in, l)) {
+      auto a = l.find(':'), b = l.find(':', a + 1);
+      std::string ctrls = l.substr(a + 1, b - a - 1), path = l.substr(b + 1);
+      if (ctrls.empty()) v2 = path;
+      std::istringstream cs(ctrls);
+      std::string c;
+      while (std::getline(cs, c, ','))
+        if (!controller.empty() && c == controller) return "/sys/fs/cgroup/" + controller + path;
+    }
+    if (exists("/sys/fs/cgroup/unified")) return "/sys/fs/cgroup/unified" + v2;
+    return "/sys/fs/cgroup" + v2;
+  }
+
+  std::string dir_, ns_, sock_, runc_root_, fifo_, config_;
+  pid_t daemon_ = -1;
+  bool run_containerd_existed_ = true;
+};
+
+TEST_F(Containerd, ConfigRegistersVeilAsRuntimeClassHandler) {
+  // containerd parses the config and the CRI plugin accepts the `veil` runtime entry.
+  Cmd dump = run({"containerd", "--config", config_, "config", "dump"}, 30000);
+  ASSERT_EQ(dump.code, 0) << dump.describe();
+  EXPECT_NE(dump.out.find("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]"),
+            std::string::npos)
+      << dump.out;
+  EXPECT_NE(dump.out.find("BinaryName = \"" + kVeil + "\""), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find("restrict_oom_score_adj = true"), std::string::npos) << dump.out;
+  Cmd plugins = ctr({"plugins", "ls"});
+  ASSERT_EQ(plugins.code, 0) << plugins.describe();
+  bool cri_ok = false;
+  for (const auto& l : lines(plugins.out))
+    if (l.find("io.containerd.grpc.v1") != std::string::npos &&
+        l.find(" cri ") != std::string::npos && l.find(" ok") != std::string::npos)
+      cri_ok = true;
+  EXPECT_TRUE(cri_ok) << plugins.out << "\ncontainerd log:\n" << read(dir_ + "/containerd.log");
+}
+
+TEST_F(Containerd, EchoAndExitCodes) {
+  Cmd echo = ctr_run("echo", {"echo", "hello from veil"});
+  ASSERT_EQ(echo.code, 0) << echo.describe();
+  EXPECT_EQ(echo.out, "hello from veil\n") << echo.describe();
+  std::cout << "[ MEASURE  ] ctr run --rm echo (veil): " << echo.seconds << " s\n";
+
+  Cmd ex = ctr_run("exit7", {"sh", "-c", "echo to-stderr >&2; exit 7"});
+  EXPECT_EQ(ex.code, 7) << ex.describe();
+  EXPECT_NE(ex.err.find("to-stderr"), std::string::npos) << ex.describe();
+
+  // The container sees its own pid namespace and the image's files.
+  Cmd env = ctr_run("env", {"sh", "-c", "echo pid=$$; head -1 /etc/passwd"});
+  ASSERT_EQ(env.code, 0) << env.describe();
+  EXPECT_EQ(env.out, "pid=1\nroot:x:0:0:root:/root:/bin/sh\n") << env.describe();
+}
+
+TEST_F(Containerd, VeilIsTheRuntime) {
+  Cmd r = ctr_run("sleeper", {"sleep", "1000"}, true);
+  ASSERT_EQ(r.code, 0) << r.describe();
+  ASSERT_TRUE(wait_status("sleeper", "RUNNING")) << ctr({"task", "ls"}).out;
+  int pid = task("sleeper").first;
+  // The shim keeps its container state in <runc root>/<namespace>, and that state is veil's.
+  std::string veil_root = runc_root_ + "/" + ns_;
+  Cmd st = run({kVeil, "--root", veil_root, "state", "sleeper"});
+  ASSERT_EQ(st.code, 0) << st.describe();
+  auto j = nlohmann::json::parse(st.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << st.out;
+  EXPECT_EQ(j.value("status", ""), "running");
+  EXPECT_EQ(j.value("pid", 0), pid);
+  EXPECT_EQ(j.value("bundle", ""),
+            dir_ + "/state/io.containerd.runtime.v2.task/" + ns_ + "/sleeper");
+  Cmd list = run({kVeil, "--root", veil_root, "list", "-q"});
+  EXPECT_EQ(list.out, "sleeper\n") << list.describe();
+  // The shim passed --log <bundle>/log.json to veil; `ctr task ps` goes through `veil ps`.
+  EXPECT_TRUE(exists(dir_ + "/state/io.containerd.runtime.v2.task/" + ns_ + "/sleeper/log.json"));
+  Cmd ps = ctr({"task", "ps", "sleeper"});
+  ASSERT_EQ(ps.code, 0) << ps.describe();
+  EXPECT_NE(ps.out.find(std::to_string(pid)), std::string::npos) << ps.describe();
+
+  Cmd rm = remove("sleeper");
+  EXPECT_EQ(rm.code, 0) << rm.describe();
+  EXPECT_FALSE(exists(veil_root + "/sleeper")) << "veil state left after ctr task rm";
+  EXPECT_TRUE(cgroup_dirs("/" + ns_ + "/sleeper").empty()) << "cgroup left after ctr task rm";
+}
+
+TEST_F(Containerd, ExecIntoRunningTask) {
+  ASSERT_EQ(ctr_run("box", {"sleep", "1000"}, true).code, 0);
+  ASSERT_TRUE(wait_status("box", "RUNNING"));
+  Cmd ex = ctr({"task", "exec", "--exec-id", "e1", "--fifo-dir", fifo_, "box", "sh", "-c",
+                "echo exec-out; cat /proc/1/cmdline; echo; exit 5"});
+  EXPECT_EQ(ex.code, 5) << ex.describe();
+  EXPECT_EQ(ex.out, std::string("exec-out\nsleep") + '\0' + "1000" + '\0' + "\n") << ex.describe();
+  std::cout << "[ MEASURE  ] ctr task exec (veil): " << ex.seconds << " s\n";
+  Cmd ok = ctr({"task", "exec", "--exec-id", "e2", "--fifo-dir", fifo_, "box", "id", "-u"});
+  EXPECT_EQ(ok.code, 0) << ok.describe();
+  EXPECT_EQ(ok.out, "0\n") << ok.describe();
+  EXPECT_EQ(task("box").second, "RUNNING");
+  EXPECT_EQ(remove("box").code, 0);
+}
+
+TEST_F(Containerd, KillDeliversSignals) {
+  // SIGTERM reaches a handler in the container (pid 1 has no default action for it).
+  ASSERT_EQ(
+      ctr_run("term", {"sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.1; done"}, true).code,
+      0);
+  ASSERT_TRUE(wait_status("term", "RUNNING"));
+  int pid = task("term").first;
+  // Wait until the trap is installed (SIGTERM, 15, is bit 14 of SigCgt).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::string s = read("/proc/" + std::to_string(pid) + "/status");
+        auto p = s.find("SigCgt:");
+        return p != std::string::npos && (std::stoull(s.substr(p + 7), nullptr, 16) >> 14) & 1;
+      },
+      10000));
+  Cmd k = ctr({"task", "kill", "term"});
+  ASSERT_EQ(k.code, 0) << k.describe();
+  ASSERT_TRUE(wait_status("term", "STOPPED")) << ctr({"task", "ls"}).out;
+  Cmd rm = ctr({"task", "rm", "term"});
+  EXPECT_NE(rm.err.find("exit code 42"), std::string::npos) << rm.describe();
+  ctr({"container", "rm", "term"});
+
+  ASSERT_EQ(ctr_run("hard", {"sleep", "1000"}, true).code, 0);
+  ASSERT_TRUE(wait_status("hard", "RUNNING"));
+  Cmd k9 = ctr({"task", "kill", "-s", "SIGKILL", "hard"});
+  ASSERT_EQ(k9.code, 0) << k9.describe();
+  ASSERT_TRUE(wait_status("hard", "STOPPED"));
+  Cmd rm9 = ctr({"task", "rm", "hard"});
+  EXPECT_NE(rm9.err.find("exit code 137"), std::string::npos) << rm9.describe();
+  ctr({"container", "rm", "hard"});
+}
+
+TEST_F(Containerd, PauseResume) {
+  ASSERT_EQ(
+      ctr_run("counter",
+              {"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done"},
+              true)
+          .code,
+      0);
+  ASSERT_TRUE(wait_status("counter", "RUNNING"));
+  int pid = task("counter").first;
+  std::string count = "/proc/" + std::to_string(pid) + "/root/tmp/count";
+  ASSERT_TRUE(wait_until([&] { return std::atoi(read(count).c_str()) > 0; }, 10000));
+
+  Cmd p = ctr({"task", "pause", "counter"});
+  ASSERT_EQ(p.code, 0) << p.describe();
+  ASSERT_TRUE(wait_status("counter", "PAUSED")) << ctr({"task", "ls"}).out;
+  std::string freezer = cgroup_of(pid, "freezer");
+  if (freezer.find("/sys/fs/cgroup/freezer") == 0)
+    EXPECT_EQ(read(freezer + "/freezer.state"), "FROZEN\n") << freezer;
+  else
+    EXPECT_NE(read(freezer + "/cgroup.events").find("frozen 1"), std::string::npos) << freezer;
+  std::string frozen_at = read(count);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(read(count), frozen_at) << "the counter advanced while paused";
+
+  Cmd r = ctr({"task", "resume", "counter"});
+  ASSERT_EQ(r.code, 0) << r.describe();
+  EXPECT_TRUE(wait_status("counter", "RUNNING"));
+  int before = std::atoi(frozen_at.c_str());
+  EXPECT_TRUE(wait_until([&] { return std::atoi(read(count).c_str()) > before; }, 5000))
+      << "the counter did not advance after resume";
+  EXPECT_EQ(remove("counter").code, 0);
+}
+
+TEST_F(Containerd, MemoryLimitReallyOomKills) {
+  const std::vector<std::string> limit = {"--memory-limit", "33554432"};
+  // The limit lands in the container's memory cgroup on the host.
+  ASSERT_EQ(ctr_run("limited", {"sleep", "1000"}, true, limit).code, 0);
+  ASSERT_TRUE(wait_status("limited", "RUNNING"));
+  std::string mem = cgroup_of(task("limited").first, "memory");
+  if (mem.find("/sys/fs/cgroup/memory") == 0)
+    EXPECT_EQ(read(mem + "/memory.limit_in_bytes"), "33554432\n") << mem;
+  else
+    EXPECT_EQ(read(mem + "/memory.max"), "33554432\n") << mem;
+  EXPECT_EQ(remove("limited").code, 0);
+
+  // A 64 MiB buffer in a 32 MiB container is OOM-killed: SIGKILL, exit status 137.
+  Cmd oom =
+      ctr_run("oom", {"dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"}, false, limit);
+  EXPECT_EQ(oom.code, 137) << oom.describe();
+  // 8 MiB fits.
+  Cmd fits =
+      ctr_run("fits", {"dd", "if=/dev/zero", "of=/dev/null", "bs=8M", "count=1"}, false, limit);
+  EXPECT_EQ(fits.code, 0) << fits.describe();
+}
+
+TEST_F(Containerd, Terminal) {
+  // ctr -t needs a terminal on its own stdin: give it one with script(1). The shim then passes
+  // --console-socket to `veil create` and `veil exec`.
+  if (which("script").empty()) GTEST_SKIP() << "script not found: apt-get install util-linux";
+  auto in_pty = [&](const std::string& cmd) {
+    std::string line = "ctr -a " + sock_ + " -n " + ns_ + " " + cmd;
+    return run({"script", "-qec", line, "/dev/null"}, 60000);
+  };
+  Cmd c =
+      in_pty("run --rm -t --runc-binary " + kVeil + " --runc-root " + runc_root_ + " --fifo-dir " +
+             fifo_ + " " + kImage + " tty sh -c 'tty; test -t 1 && echo is-a-tty'");
+  ASSERT_EQ(c.code, 0) << c.describe();
+  EXPECT_NE(c.out.find("/dev/pts/0"), std::string::npos) << c.describe();
+  EXPECT_NE(c.out.find("is-a-tty"), std::string::npos) << c.describe();
+
+  ASSERT_EQ(ctr_run("tbox", {"sleep", "1000"}, true).code, 0);
+  ASSERT_TRUE(wait_status("tbox", "RUNNING"));
+  Cmd ex = in_pty("task exec -t --exec-id t1 --fifo-dir " + fifo_ +
+                  " tbox sh -c 'tty; test -t 1 && echo exec-is-a-tty; exit 3'");
+  EXPECT_EQ(ex.code, 3) << ex.describe();
+  EXPECT_NE(ex.out.find("/dev/pts/"), std::string::npos) << ex.describe();
+  EXPECT_NE(ex.out.find("exec-is-a-tty"), std::string::npos) << ex.describe();
+  EXPECT_EQ(remove("tbox").code, 0);
+}
+
+TEST_F(Containerd, RuntimeErrorReachesTheClient) {
+  // veil's error (from the json log the shim passes with --log) is what ctr reports.
+  Cmd bad = ctr_run("bad", {"/no/such/program"});
+  EXPECT_NE(bad.code, 0) << bad.describe();
+  EXPECT_NE(bad.err.find("/no/such/program"), std::string::npos) << bad.describe();
+  std::cout << "[ CLIENT   ] " << bad.err;
+  EXPECT_TRUE(task("bad").second.empty());
+  EXPECT_FALSE(exists(runc_root_ + "/" + ns_ + "/bad")) << "veil state left after a failed create";
+  ctr({"container", "rm", "bad"});
+}
+
+}  // namespace
+}  // namespace veil::clients
