@@ -9,6 +9,7 @@ packages=(
   busybox-static runc crun hyperfine time jq iproute2 util-linux procps
   libssl-dev libsqlite3-dev libcpp-httplib-dev libyaml-cpp-dev swtpm swtpm-tools tpm2-tools libtss2-dev
   containerd podman
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
 )
 
 missing=()

@@ -1,0 +1,217 @@
+#include "guard/bpf/loader.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstring>
+
+#include "base/fd.hpp"
+#include "base/file.hpp"
+#include "guard/bpf/guard_abi.h"
+#include "guard/registry.hpp"
+#include "linux/cgroups.hpp"
+
+// Generated at build time by `bpftool gen skeleton` from guard.bpf.c.
+#include "guard.skel.h"
+
+namespace veil::guard {
+namespace {
+
+const char* const kMaps[] = {"policies", "names", "approved", "events", "stats", "meta"};
+const char* const kLinks[] = {"link_exec",        "link_connect4",     "link_connect6",
+                              "link_sendmsg4",    "link_sendmsg6",     "link_lsm_exec",
+                              "link_lsm_connect", "link_lsm_mprotect", "link_lsm_mmap"};
+
+std::string g_libbpf_log;
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[1024];
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  if (g_libbpf_log.size() < 16384) g_libbpf_log += buf;
+  return 0;
+}
+
+Result<> ensure_bpffs(const std::string& dir) {
+  struct statfs st;
+  if (::statfs("/sys/fs/bpf", &st) != 0 || st.f_type != BPF_FS_MAGIC) {
+    ::mkdir("/sys/fs/bpf", 0700);
+    if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0)
+      return fail_errno("mount bpffs on /sys/fs/bpf");
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return fail_errno("mkdir " + dir);
+  return {};
+}
+
+Result<std::string> cgroup2_root() {
+  auto layout = VEIL_TRY(cgroups::probe());
+  for (const auto& h : layout.hierarchies)
+    if (h.v2) return h.mountpoint;
+  return fail(
+      "no cgroup v2 hierarchy is mounted: the guard keys containers by cgroup v2 id "
+      "(mount cgroup2, e.g. a hybrid layout at /sys/fs/cgroup/unified)");
+}
+
+void set_lsm_autoload(guard_bpf* s, bool lsm) {
+  bpf_program__set_autoload(s->progs.vg_lsm_exec, lsm);
+  bpf_program__set_autoload(s->progs.vg_lsm_connect, lsm);
+  bpf_program__set_autoload(s->progs.vg_lsm_mprotect, lsm);
+  bpf_program__set_autoload(s->progs.vg_lsm_mmap, lsm);
+  bpf_program__set_autoload(s->progs.vg_exec, !lsm);
+  bpf_program__set_autoload(s->progs.vg_connect4, !lsm);
+  bpf_program__set_autoload(s->progs.vg_connect6, !lsm);
+  bpf_program__set_autoload(s->progs.vg_sendmsg4, !lsm);
+  bpf_program__set_autoload(s->progs.vg_sendmsg6, !lsm);
+}
+
+struct Skel {
+  guard_bpf* s = nullptr;
+  ~Skel() {
+    if (s) guard_bpf__destroy(s);
+  }
+};
+
+Result<> attach_pin(bpf_link* link, const std::string& pin, const char* what) {
+  if (!link) return fail("attach " + std::string(what), errno);
+  int err = bpf_link__pin(link, pin.c_str());
+  bpf_link__destroy(link);  // the pin keeps it attached
+  if (err) return fail("pin " + pin, -err);
+  return {};
+}
+
+// Loads one program set; on success everything is attached and pinned.
+Result<uint32_t> load_set(const Instance& inst, bool lsm) {
+  Skel k;
+  k.s = guard_bpf__open();
+  if (!k.s) return fail("open the guard BPF object", errno);
+  set_lsm_autoload(k.s, lsm);
+  g_libbpf_log.clear();
+  if (int err = guard_bpf__load(k.s); err) {
+    std::string log = g_libbpf_log;
+    if (log.size() > 600) log = "..." + log.substr(log.size() - 600);
+    return fail(
+        std::string(lsm ? "BPF LSM" : "tracing") + " programs refused by the kernel: " + log, -err);
+  }
+  uint32_t mechs = 0;
+  std::vector<std::string> done;
+  auto cleanup = [&](Error e) -> Result<uint32_t> {
+    for (const auto& p : done) ::unlink(p.c_str());
+    return std::unexpected(std::move(e));
+  };
+  auto link = [&](bpf_link* l, const char* name, const char* what, uint32_t bit) -> Result<> {
+    std::string pin = inst.pin(name);
+    ::unlink(pin.c_str());
+    VEIL_CHECK(attach_pin(l, pin, what));
+    done.push_back(pin);
+    mechs |= bit;
+    return {};
+  };
+  if (lsm) {
+    if (auto r = link(bpf_program__attach_lsm(k.s->progs.vg_lsm_exec), "link_lsm_exec",
+                      "lsm/bprm_check_security", VG_MECHS_LSM_EXEC);
+        !r)
+      return cleanup(r.error());
+    if (auto r = link(bpf_program__attach_lsm(k.s->progs.vg_lsm_connect), "link_lsm_connect",
+                      "lsm/socket_connect", VG_MECHS_LSM_NET);
+        !r)
+      return cleanup(r.error());
+    if (auto r = link(bpf_program__attach_lsm(k.s->progs.vg_lsm_mprotect), "link_lsm_mprotect",
+                      "lsm/file_mprotect", VG_MECHS_LSM_WX);
+        !r)
+      return cleanup(r.error());
+    if (auto r = link(bpf_program__attach_lsm(k.s->progs.vg_lsm_mmap), "link_lsm_mmap",
+                      "lsm/mmap_file", 0);
+        !r)
+      return cleanup(r.error());
+  } else {
+    if (auto r = link(bpf_program__attach(k.s->progs.vg_exec), "link_exec",
+                      "tp_btf/sched_process_exec", VG_MECHS_TP_EXEC);
+        !r)
+      return cleanup(r.error());
+    auto root = cgroup2_root();
+    if (!root) return cleanup(root.error());
+    Fd cg(::open(root->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cg) return cleanup(Error{"open cgroup2 root " + *root, errno});
+    struct {
+      bpf_program* p;
+      const char* pin;
+      const char* what;
+    } socks[] = {{k.s->progs.vg_connect4, "link_connect4", "cgroup/connect4"},
+                 {k.s->progs.vg_connect6, "link_connect6", "cgroup/connect6"},
+                 {k.s->progs.vg_sendmsg4, "link_sendmsg4", "cgroup/sendmsg4"},
+                 {k.s->progs.vg_sendmsg6, "link_sendmsg6", "cgroup/sendmsg6"}};
+    for (const auto& sp : socks)
+      if (auto r = link(bpf_program__attach_cgroup(sp.p, cg.get()), sp.pin, sp.what,
+                        VG_MECHS_CGROUP_NET);
+          !r)
+        return cleanup(r.error());
+  }
+  for (const char* m : kMaps) {
+    bpf_map* map = bpf_object__find_map_by_name(k.s->obj, m);
+    std::string pin = inst.pin(m);
+    ::unlink(pin.c_str());
+    if (int err = bpf_map__pin(map, pin.c_str()); err)
+      return cleanup(Error{"pin map " + pin, -err});
+    done.push_back(pin);
+  }
+  uint32_t key = VG_META_ABI, val = VG_ABI_VERSION;
+  int meta = bpf_map__fd(k.s->maps.meta);
+  bpf_map_update_elem(meta, &key, &val, BPF_ANY);
+  key = VG_META_MECHS;
+  bpf_map_update_elem(meta, &key, &mechs, BPF_ANY);
+  return mechs;
+}
+
+}  // namespace
+
+std::string mechs_string(uint32_t m) {
+  std::string s;
+  auto add = [&](uint32_t bit, const char* name) {
+    if (m & bit) s += std::string(s.empty() ? "" : ",") + name;
+  };
+  add(VG_MECHS_LSM_EXEC, "lsm:exec");
+  add(VG_MECHS_LSM_NET, "lsm:net");
+  add(VG_MECHS_LSM_WX, "lsm:wx");
+  add(VG_MECHS_TP_EXEC, "tp_btf:exec");
+  add(VG_MECHS_CGROUP_NET, "cgroup:net");
+  return s.empty() ? "none" : s;
+}
+
+Result<LoadResult> load(const Instance& inst, bool replace) {
+  libbpf_set_print(libbpf_print);
+  VEIL_CHECK(ensure_bpffs(inst.bpffs));
+  LoadResult res;
+  if (!replace) {
+    if (auto m = loaded_mechanisms(inst)) {
+      res.mechs = *m;
+      res.reused = true;
+      return res;
+    }
+  }
+  VEIL_CHECK(unload(inst));
+  VEIL_CHECK(ensure_bpffs(inst.bpffs));
+  auto lsm = load_set(inst, true);
+  if (lsm) {
+    res.mechs = *lsm;
+    return res;
+  }
+  res.lsm_refusal = lsm.error().str();
+  res.mechs = VEIL_TRY(load_set(inst, false));
+  return res;
+}
+
+Result<> unload(const Instance& inst) {
+  for (const char* l : kLinks) ::unlink(inst.pin(l).c_str());
+  for (const char* m : kMaps) ::unlink(inst.pin(m).c_str());
+  if (::rmdir(inst.bpffs.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY)
+    return fail_errno("remove " + inst.bpffs);
+  return {};
+}
+
+}  // namespace veil::guard

@@ -1,0 +1,28 @@
+// Loads the guard's BPF programs once per host (libbpf skeleton built at compile time), pins
+// maps and links in bpffs, and records in the `meta` map which program set is attached:
+// BPF LSM where the kernel allows it, otherwise the tracepoint + cgroup socket programs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/error.hpp"
+#include "guard/instance.hpp"
+
+namespace veil::guard {
+
+struct LoadResult {
+  uint32_t mechs = 0;       // VG_MECHS_*
+  bool reused = false;      // already loaded with this ABI: nothing done
+  std::string lsm_refusal;  // why BPF LSM was not used (when it was not)
+};
+
+// Idempotent: when the pins exist with this ABI, reuses them (unless replace).
+Result<LoadResult> load(const Instance& inst, bool replace);
+// Detaches everything this instance pinned and removes the pins.
+Result<> unload(const Instance& inst);
+
+// Human-readable mechanism bits: "lsm:exec,lsm:net,tp_btf:exec,cgroup:net".
+std::string mechs_string(uint32_t mechs);
+
+}  // namespace veil::guard
