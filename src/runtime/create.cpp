@@ -19,6 +19,7 @@
 #include "linux/proc.hpp"
 #include "linux/seccomp.hpp"
 #include "linux/sysctl.hpp"
+#include "runtime/guard_setup.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/init.hpp"
 #include "runtime/lifecycle.hpp"
@@ -73,9 +74,11 @@ struct Rollback {
   ContainerDir* dir = nullptr;
   cgroups::Cgroup* cgroup = nullptr;
   pid_t stage1 = -1, stage2 = -1;
+  std::optional<State> guarded;  // registered with the guard (a copy: outlives the caller's)
   bool armed = true;
   ~Rollback() {
     if (!armed) return;
+    if (guarded) detach_guard(*guarded);
     for (pid_t p : {stage2, stage1}) {
       if (p > 0) {
         ::kill(p, SIGKILL);
@@ -105,6 +108,8 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   VEIL_CHECK(check_spec(*spec, opts, console_out != nullptr));
   std::optional<seccomp::CompiledFilter> filter;
   if (!spec->linux.seccomp.is_null()) filter = VEIL_TRY(seccomp::compile(spec->linux.seccomp));
+  // A bad guard policy fails here, before anything exists.
+  auto guard = VEIL_TRY(plan_guard(*spec, filter && filter->uses_notify()));
   std::string rootfs =
       spec->root.path.starts_with("/") ? spec->root.path : bundle + "/" + spec->root.path;
   struct stat rst;
@@ -167,6 +172,8 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   cfg.seccomp = filter ? &*filter : nullptr;
   cfg.cgroup_layout = &*layout;
   cfg.cgroup_dirs = cgroup.dirs();
+  cfg.guard = guard ? &*guard : nullptr;
+  Fd guard_notify;
 
   pid_t stage1 = ::fork();
   if (stage1 < 0) return fail_errno("fork");
@@ -238,6 +245,13 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
         if (auto r = parent_end.send(MsgType::seccomp_done); !r) return fail_with(r.error());
         break;
       }
+      case MsgType::guard_fd: {
+        auto fd = seccomp::fd_from_process(rb.stage2, static_cast<int>((*m)->value));
+        if (!fd) return fail_with(fd.error());
+        guard_notify = std::move(*fd);
+        if (auto r = parent_end.send(MsgType::guard_done); !r) return fail_with(r.error());
+        break;
+      }
       case MsgType::error:
         return fail_with(Error{(*m)->text});
       default:
@@ -254,6 +268,11 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   st.pid = rb.stage2;
   st.pid_start_time = ps->start_time;
   st.creating = false;
+  if (guard) {
+    // The process waits for `start`: from this map update on, the kernel guards it.
+    if (auto r = attach_guard(*guard, st, std::move(guard_notify)); !r) return fail_with(r.error());
+    rb.guarded = st;
+  }
   VEIL_CHECK(dir.save(st));
   if (!opts.pid_file.empty()) {
     if (auto r = write_file_atomic(opts.pid_file, std::to_string(st.pid)); !r)

@@ -114,7 +114,8 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
 }
 
 [[noreturn]] void exec_stage1(std::vector<Join>& joins, const oci::Process& proc, int preserve_fds,
-                              seccomp::CompiledFilter* filter, const SyncChannel& ch) {
+                              seccomp::CompiledFilter* filter, GuardPlan* guard,
+                              const SyncChannel& ch) {
   auto die = [&](const Error& e) {
     (void)ch.send(MsgType::error, e.err, e.str());
     _exit(1);
@@ -133,8 +134,16 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
       if (!master) die(master.error());
       if (auto r = ch.send_fd(MsgType::console, master->get()); !r) die(r.error());
     }
-    auto prepared = prepare_process(proc, preserve_fds, filter);
+    if (guard)
+      if (auto r = prepare_in_container(*guard); !r) die(r.error());
+    auto prepared = prepare_process(proc, preserve_fds, filter, guard);
     if (!prepared) die(prepared.error());
+    if (prepared->guard_fd >= 0) {
+      if (auto r = ch.write_msg(MsgType::guard_fd, prepared->guard_fd); !r) die(r.error());
+      auto m = ch.recv();
+      if (!m || !*m || (*m)->type != MsgType::guard_done) _exit(1);
+      ::close(prepared->guard_fd);
+    }
     // The channel is close-on-exec: the parent sees EOF once execve succeeded.
     exec_process(proc, *prepared);
   }
@@ -192,6 +201,7 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
             "in this release");
     }
   }
+  auto guard = VEIL_TRY(plan_guard_for_exec(st, filter && filter->uses_notify()));
 
   sigset_t fwd, old;
   sigemptyset(&fwd);
@@ -204,7 +214,8 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
   if (stage1 < 0) return fail_errno("fork");
   if (stage1 == 0) {
     parent_end.close();
-    exec_stage1(joins, proc, opts.preserve_fds, filter ? &*filter : nullptr, child_end);
+    exec_stage1(joins, proc, opts.preserve_fds, filter ? &*filter : nullptr,
+                guard ? &*guard : nullptr, child_end);
   }
   child_end.close();
   joins.clear();
@@ -233,6 +244,13 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
       } else {
         console = std::move((*m)->fd);
       }
+    }
+    if ((*m)->type == MsgType::guard_fd) {
+      auto fd = seccomp::fd_from_process(child, static_cast<int>((*m)->value));
+      if (!fd) return abort_with(fd.error());
+      if (auto r = attach_exec_notify(*guard, st, child, std::move(*fd)); !r)
+        return abort_with(r.error());
+      if (auto r = parent_end.send(MsgType::guard_done); !r) return abort_with(r.error());
     }
     if ((*m)->type == MsgType::error) return abort_with(Error{(*m)->text});
   }

@@ -96,12 +96,13 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
 
   VEIL_CHECK(rootfs::enter(rc));
   VEIL_CHECK(rootfs::finalize(rc));
+  if (cfg.guard) VEIL_CHECK(prepare_in_container(*cfg.guard));
   if (proc.terminal) {
     auto master = VEIL_TRY(setup_terminal(proc.console_size, proc.user.uid, proc.user.gid));
     VEIL_CHECK(ch.send_fd(MsgType::console, master.get()));
   }
 
-  auto prepared = VEIL_TRY(prepare_process(proc, cfg.preserve_fds, cfg.seccomp));
+  auto prepared = VEIL_TRY(prepare_process(proc, cfg.preserve_fds, cfg.seccomp, cfg.guard));
   // From here on the user's seccomp profile may apply: only write(2)/read(2) on the channel.
   if (prepared.notify_fd >= 0) {
     // The listener's socket is a host path we can no longer reach: the parent sends the fd.
@@ -109,6 +110,13 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
     auto m = VEIL_TRY(ch.recv());
     if (!m || m->type != MsgType::seccomp_done) return fail("parent went away (seccomp notify)");
     ::close(prepared.notify_fd);
+  }
+  if (prepared.guard_fd >= 0) {
+    // The guard daemon answers this filter's notifications; the parent hands it the fd.
+    VEIL_CHECK(ch.write_msg(MsgType::guard_fd, prepared.guard_fd));
+    auto m = VEIL_TRY(ch.recv());
+    if (!m || m->type != MsgType::guard_done) return fail("parent went away (guard notify)");
+    ::close(prepared.guard_fd);
   }
 
   VEIL_CHECK(ch.write_msg(MsgType::ready));

@@ -13,6 +13,7 @@
 #include "linux/cgroups.hpp"
 #include "linux/seccomp.hpp"
 #include "oci/spec.hpp"
+#include "runtime/guard_setup.hpp"
 #include "runtime/sync.hpp"
 
 namespace veil::runtime {
@@ -28,6 +29,7 @@ struct InitConfig {
   const cgroups::Layout* cgroup_layout = nullptr;
   std::vector<std::string> cgroup_dirs;
   seccomp::CompiledFilter* seccomp = nullptr;  // compiled by the parent; loaded in stage 2
+  GuardPlan* guard = nullptr;                  // planned by the parent; applied in stage 2
 };
 
 [[noreturn]] void run_stage1(const InitConfig& cfg, const SyncChannel& ch);

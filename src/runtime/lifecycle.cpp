@@ -13,6 +13,7 @@
 #include "linux/cgroup_resources.hpp"
 #include "linux/cgroups.hpp"
 #include "linux/proc.hpp"
+#include "runtime/guard_setup.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/terminal.hpp"
 
@@ -48,6 +49,7 @@ Result<> destroy(ContainerDir& dir, const State& s) {
   }
   if (!s.poststop.empty())
     hooks::run_all_logged(s.poststop, s.public_json(Status::stopped).dump(), "poststop");
+  detach_guard(s);
   auto r = cg.destroy();
   auto r2 = dir.remove();
   if (!r) return r;

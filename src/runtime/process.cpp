@@ -29,7 +29,7 @@ Result<> reset_signals() {
 }
 
 Result<Prepared> prepare_process(const oci::Process& proc, int preserve_fds,
-                                 seccomp::CompiledFilter* filter) {
+                                 seccomp::CompiledFilter* filter, GuardPlan* guard) {
   VEIL_CHECK(rlimits::apply(proc.rlimits));
   if (::chdir(proc.cwd.c_str()) != 0) return fail_errno("process.cwd " + proc.cwd);
   Prepared p;
@@ -38,17 +38,21 @@ Result<Prepared> prepare_process(const oci::Process& proc, int preserve_fds,
   ::umask(proc.user.umask ? static_cast<mode_t>(*proc.user.umask) : 022);
   bool have_filter = filter && filter->valid();
   if (have_filter && !proc.no_new_privileges) p.notify_fd = VEIL_TRY(seccomp::load(*filter));
+  if (guard && !proc.no_new_privileges) p.guard_fd = VEIL_TRY(load_in_container(*guard));
   VEIL_CHECK(credentials::apply(proc.user, proc.capabilities));
   if (proc.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return fail_errno("prctl(PR_SET_NO_NEW_PRIVS)");
   if (have_filter && proc.no_new_privileges) p.notify_fd = VEIL_TRY(seccomp::load(*filter));
+  if (guard && proc.no_new_privileges) p.guard_fd = VEIL_TRY(load_in_container(*guard));
   // Everything above the preserved range is closed at exec (veil's own fds are all up there).
   unsigned first = 3U + static_cast<unsigned>(preserve_fds);
-  if (p.notify_fd >= 0 && p.notify_fd < static_cast<int>(first)) {
-    int moved = ::fcntl(p.notify_fd, F_DUPFD_CLOEXEC, static_cast<int>(first));
-    if (moved < 0) return fail_errno("dup seccomp notify fd");
-    ::close(p.notify_fd);
-    p.notify_fd = moved;
+  for (int* fd : {&p.notify_fd, &p.guard_fd}) {
+    if (*fd >= 0 && *fd < static_cast<int>(first)) {
+      int moved = ::fcntl(*fd, F_DUPFD_CLOEXEC, static_cast<int>(first));
+      if (moved < 0) return fail_errno("dup seccomp notify fd");
+      ::close(*fd);
+      *fd = moved;
+    }
   }
   if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
     return fail_errno("close_range");

@@ -8,6 +8,7 @@
 #include "base/error.hpp"
 #include "linux/seccomp.hpp"
 #include "oci/spec.hpp"
+#include "runtime/guard_setup.hpp"
 
 namespace veil::runtime {
 
@@ -15,6 +16,7 @@ struct Prepared {
   std::string exe;               // resolved program path
   std::vector<std::string> env;  // process.env plus HOME
   int notify_fd = -1;            // seccomp notify fd when the profile uses SCMP_ACT_NOTIFY
+  int guard_fd = -1;             // the guard filter's notify fd (for the guard daemon)
 };
 
 // Unblocks every signal and restores default dispositions (the caller may have blocked some).
@@ -24,8 +26,10 @@ Result<> reset_signals();
 // A seccomp filter, when given, is loaded as runc does: with noNewPrivileges after the identity
 // switch (as late as possible), without it before the capabilities are dropped (loading then
 // needs CAP_SYS_ADMIN).
+// The guard's filter, MDWE and Landlock rules (when guard is given) are loaded at the same point.
 Result<Prepared> prepare_process(const oci::Process& proc, int preserve_fds,
-                                 seccomp::CompiledFilter* filter = nullptr);
+                                 seccomp::CompiledFilter* filter = nullptr,
+                                 GuardPlan* guard = nullptr);
 // execve; on failure prints the reason to stderr and exits 127 (not found) or 126.
 [[noreturn]] void exec_process(const oci::Process& proc, const Prepared& p);
 

@@ -55,6 +55,7 @@ nlohmann::json State::to_json() const {
                {"cgroupDirs", cgroup_dirs},
                {"poststart", hooks_json(poststart)},
                {"poststop", hooks_json(poststop)}};
+  if (!guard.is_null()) j["veil"]["guard"] = guard;
   return j;
 }
 
@@ -74,6 +75,7 @@ Result<State> State::from_json(const nlohmann::json& j) {
     s.pid_start_time = v.at("pidStartTime").get<uint64_t>();
     s.creating = v.at("creating").get<bool>();
     s.cgroup_dirs = v.at("cgroupDirs").get<std::vector<std::string>>();
+    if (v.contains("guard")) s.guard = v["guard"];
     auto hooks_from = [](const nlohmann::json& a) {
       std::vector<oci::Hook> out;
       if (!a.is_array()) return out;

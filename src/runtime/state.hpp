@@ -33,6 +33,8 @@ struct State {
   std::vector<std::string> cgroup_dirs;
   // Hooks that run after create returned (the bundle may be gone by then).
   std::vector<oci::Hook> poststart, poststop;
+  // The guard registration (runtime/guard_setup.hpp); null when the container is not guarded.
+  nlohmann::json guard;
 
   // The runtime-spec state object (what `veil state` prints), with the given status.
   nlohmann::json public_json(Status s) const;

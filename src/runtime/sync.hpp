@@ -25,6 +25,8 @@ enum class MsgType : uint32_t {
   seccomp_fd,    // stage2 → parent: value = the seccomp notify fd number in stage2
   seccomp_done,  // parent → stage2: the fd reached the listener
   console,       // stage2 → parent: the pty master (fd attached)
+  guard_fd,      // stage2/exec → parent: value = the guard's seccomp notify fd number
+  guard_done,    // parent → stage2/exec: the fd reached the guard daemon
 };
 
 struct Msg {

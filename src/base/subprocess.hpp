@@ -1,0 +1,24 @@
+// Runs a helper program and collects what it printed: for the runtime's helpers (veil-guard),
+// which keep heavy libraries out of the static `veil` binary.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/error.hpp"
+
+namespace veil {
+
+struct Captured {
+  int status = -1;  // exit status, or 128+N when killed by signal N
+  std::string out, err;
+};
+
+// posix_spawn(argv[0] as a path), inherits the environment, stdin from /dev/null, stdout and
+// stderr captured in full. Fails only when the program cannot be started.
+Result<Captured> run_capture(const std::vector<std::string>& argv);
+
+// The directory holding this executable (readlink /proc/self/exe), "" when unknown.
+std::string self_dir();
+
+}  // namespace veil
