@@ -31,6 +31,8 @@ Result<int> cmd_exec(Context&, int argc, char** argv);
 Result<int> cmd_ps(Context&, int argc, char** argv);
 Result<int> cmd_spec(Context&, int argc, char** argv);
 Result<int> cmd_features(Context&, int argc, char** argv);
+Result<int> cmd_measure(Context&, int argc, char** argv);
+Result<int> cmd_attest(Context&, int argc, char** argv);
 
 // Writes text to stdout in full.
 void print(const std::string& text);

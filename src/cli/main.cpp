@@ -30,6 +30,8 @@ constexpr const char* kUsage =
     "  exec      run another process in a running container\n"
     "  spec      write a default config.json\n"
     "  features  print what this runtime supports (JSON)\n"
+    "  measure   print a bundle's sandbox measurement (KBS reference value)\n"
+    "  attest    attest a bundle to the KBS and fetch one secret\n"
     "\n"
     "Global flags:\n"
     "  --root DIR               container state directory (default /run/veil)\n"
@@ -56,6 +58,8 @@ constexpr Entry kCommands[] = {
     {"list", cmd_list},
     {"spec", cmd_spec},
     {"features", cmd_features},
+    {"measure", cmd_measure},
+    {"attest", cmd_attest},
     // runc commands that arrive in later releases: a clear "not implemented" (exit 1).
     {"exec", cmd_exec},
     {"ps", cmd_ps},
