@@ -44,14 +44,17 @@ struct Stats {
   auto end = Clock::now() + std::chrono::duration<double>(secs);
   while (Clock::now() < end && lat.size() < 1000000) {
     auto t0 = Clock::now();
-    bool ok;
+    Result<std::string> r;
     if (fetch) {
-      ok = c.get_resource("bench/key/one", key.get()).has_value();
+      r = c.get_resource("bench/key/one", key.get());
     } else {
       auto k = jose::generate_p256().value();
-      ok = c.attest(a, k.get()).has_value();
+      r = c.attest(a, k.get());
     }
-    if (!ok && ++errors > 50) break;
+    if (!r) {
+      if (errors == 0) fprintf(stderr, "bench client: %s\n", r.error().str().c_str());
+      if (++errors > 50) break;
+    }
     lat.push_back(static_cast<uint32_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count()));
   }

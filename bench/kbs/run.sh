@@ -15,6 +15,8 @@ out=bench/results/kbs.md
   echo "(the ops/s column includes forking the clients). Handshake = POST /auth + P-256 key generation + sample"
   echo "evidence + POST /attest (token issued). Fetch = GET resource with the token, policy check,"
   echo "audit row (SQLite, synchronous=FULL), JWE (ECDH-ES + A256GCM) and client-side decryption."
+  echo "Load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other builds on the machine halve the"
+  echo "figures: compare runs only at similar load)."
   echo
   build/src/kbs/veil-kbs-bench "$secs"
 } | tee "$out"

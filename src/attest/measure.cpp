@@ -47,9 +47,34 @@ Result<std::string> file_hash(int dirfd, const char* name) {
   return h.final();
 }
 
-Result<std::string> dir_node(int dirfd, const std::string& where, int depth);
+// Where a directory sits relative to the secrets mount point /run/secrets (see
+// docs/attestation.md).
+enum class Place { other, root, run };
 
-Result<std::string> node(int dirfd, const std::string& name, const std::string& where, int depth) {
+Result<std::string> dir_node(int dirfd, const std::string& where, int depth, Place place);
+
+std::string dir_digest(uint32_t perm, std::string_view entries) {
+  return crypto::sha256("dir\0"s + u32(perm) + std::string(entries));
+}
+
+// The secrets mount point as measured: always an empty directory with mode 0755, whatever is
+// there (veil mounts a tmpfs over it, so its content is never what the sandbox sees).
+std::string virtual_secrets_dir() {
+  return dir_digest(0755, crypto::sha256(""));
+}
+
+// /run as measured when the rootfs has none: a 0755 directory holding only the mount point.
+std::string virtual_run_dir() {
+  crypto::Sha256 h;
+  h.update(kSecretsDirName);
+  h.update(std::string_view("\0", 1));
+  h.update(virtual_secrets_dir());
+  return dir_digest(0755, h.final());
+}
+
+Result<std::string> node(int dirfd, const std::string& name, const std::string& where, int depth,
+                         Place parent) {
+  if (parent == Place::run && name == kSecretsDirName) return virtual_secrets_dir();
   struct stat st;
   if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
     return fail_errno("stat " + where);
@@ -68,15 +93,16 @@ Result<std::string> node(int dirfd, const std::string& name, const std::string& 
   if (S_ISDIR(st.st_mode)) {
     Fd sub(openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!sub) return fail_errno("open " + where);
-    auto inner = VEIL_TRY(dir_node(sub.get(), where, depth + 1));
-    return crypto::sha256("dir\0"s + u32(perm) + inner);
+    Place place = parent == Place::root && name == kRunDirName ? Place::run : Place::other;
+    auto inner = VEIL_TRY(dir_node(sub.get(), where, depth + 1, place));
+    return dir_digest(perm, inner);
   }
   // Devices, fifos, sockets: type and device number only.
   return crypto::sha256("other\0"s + u32(st.st_mode) + u32(static_cast<uint32_t>(st.st_rdev)));
 }
 
 // Digest of a directory's entries: concatenation of name "\0" node(entry), sorted by name bytes.
-Result<std::string> dir_node(int dirfd, const std::string& where, int depth) {
+Result<std::string> dir_node(int dirfd, const std::string& where, int depth, Place place) {
   if (depth > 256) return fail(where + ": directory tree too deep");
   int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
   DIR* d = dup < 0 ? nullptr : fdopendir(dup);
@@ -87,10 +113,21 @@ Result<std::string> dir_node(int dirfd, const std::string& where, int depth) {
     if (n != "." && n != "..") names.push_back(n);
   }
   closedir(d);
+  // The secrets mount point counts as present whether or not it exists yet (veil creates it).
+  const char* implied = place == Place::root  ? kRunDirName
+                        : place == Place::run ? kSecretsDirName
+                                              : nullptr;
+  bool add_virtual = implied && std::find(names.begin(), names.end(), implied) == names.end();
+  if (add_virtual) names.push_back(implied);
   std::sort(names.begin(), names.end());
   crypto::Sha256 h;
   for (const auto& n : names) {
-    auto child = VEIL_TRY(node(dirfd, n, where + "/" + n, depth));
+    std::string child;
+    if (add_virtual && n == implied) {
+      child = place == Place::root ? virtual_run_dir() : virtual_secrets_dir();
+    } else {
+      child = VEIL_TRY(node(dirfd, n, where + "/" + n, depth, place));
+    }
     h.update(n);
     h.update(std::string_view("\0", 1));
     h.update(child);
@@ -118,22 +155,27 @@ Result<std::string> rootfs_digest(const std::string& dir) {
   if (!fd) return fail_errno("open rootfs " + dir);
   struct stat st;
   if (fstat(fd.get(), &st) < 0) return fail_errno("stat " + dir);
-  auto inner = VEIL_TRY(dir_node(fd.get(), dir, 0));
-  return crypto::sha256("dir\0"s + u32(st.st_mode & 07777) + inner);
+  auto inner = VEIL_TRY(dir_node(fd.get(), dir, 0, Place::root));
+  return dir_digest(st.st_mode & 07777, inner);
 }
 
 std::string combine_measurement(std::string_view cfg, std::string_view rootfs) {
   return crypto::sha256("veil-measurement-v1\0"s + std::string(cfg) + std::string(rootfs));
 }
 
-Result<std::string> measure_bundle(const std::string& bundle) {
-  auto text = VEIL_TRY(read_file(bundle + "/config.json"));
-  json cfg = json::parse(text, nullptr, false);
-  if (cfg.is_discarded()) return fail(bundle + "/config.json: invalid JSON");
+Result<std::string> measure_config(const json& cfg, const std::string& bundle) {
+  if (!cfg.is_object()) return fail(bundle + "/config.json: not a JSON object");
   std::string root = part(cfg, {"root", "path"}).is_string() ? cfg["root"]["path"] : "rootfs";
   if (root.empty() || root[0] != '/') root = bundle + "/" + root;
   auto rootfs = VEIL_TRY(rootfs_digest(root));
   return combine_measurement(config_digest(cfg), rootfs);
+}
+
+Result<std::string> measure_bundle(const std::string& bundle) {
+  auto text = VEIL_TRY(read_file(bundle + "/config.json"));
+  json cfg = json::parse(text, nullptr, false);
+  if (cfg.is_discarded()) return fail(bundle + "/config.json: invalid JSON");
+  return measure_config(cfg, bundle);
 }
 
 }  // namespace veil::attest

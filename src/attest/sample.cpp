@@ -15,6 +15,11 @@ Result<json> SampleAttester::evidence(std::string_view report_data) {
   return body;
 }
 
+SampleVerifier::SampleVerifier(std::vector<std::string> trusted_raw_keys) {
+  for (auto& raw : trusted_raw_keys)
+    if (auto k = crypto::ed25519_from_raw_public(raw)) trusted_.emplace_back(raw, std::move(*k));
+}
+
 Result<Claims> SampleVerifier::verify(const json& evidence, std::string_view expected) {
   if (!evidence.is_object()) return fail("evidence is not a JSON object");
   for (const char* k : {"format", "measurement", "report_data", "signer", "signature"})
@@ -30,11 +35,11 @@ Result<Claims> SampleVerifier::verify(const json& evidence, std::string_view exp
   body.erase("signature");
   auto signer = VEIL_TRY(crypto::unb64url(evidence["signer"].get<std::string>()));
   auto sig = VEIL_TRY(crypto::unb64url(evidence["signature"].get<std::string>()));
-  bool trusted = false;
-  for (const auto& k : trusted_) trusted = trusted || crypto::equal(k, signer);
-  if (!trusted) return fail("signer is not a trusted sample key");
-  auto key = VEIL_TRY(crypto::ed25519_from_raw_public(signer));
-  if (!crypto::ed25519_verify(key.get(), canonical(body), sig)) return fail("bad signature");
+  EVP_PKEY* key = nullptr;
+  for (const auto& [raw, k] : trusted_)
+    if (crypto::equal(raw, signer)) key = k.get();
+  if (!key) return fail("signer is not a trusted sample key");
+  if (!crypto::ed25519_verify(key, canonical(body), sig)) return fail("bad signature");
   auto rd = VEIL_TRY(crypto::unb64url(evidence["report_data"].get<std::string>()));
   if (!crypto::equal(rd, expected))
     return fail("report data does not bind this session's nonce and tee-pubkey");

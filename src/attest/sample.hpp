@@ -29,14 +29,14 @@ class SampleAttester : public Attester {
 
 class SampleVerifier : public Verifier {
  public:
-  // Evidence must be signed by one of these raw Ed25519 public keys.
-  explicit SampleVerifier(std::vector<std::string> trusted_raw_keys)
-      : trusted_(std::move(trusted_raw_keys)) {}
+  // Evidence must be signed by one of these raw Ed25519 public keys (parsed once, here: keys
+  // that are not 32-byte Ed25519 keys can never match).
+  explicit SampleVerifier(std::vector<std::string> trusted_raw_keys);
   std::string tee() const override { return kSampleTee; }
   Result<Claims> verify(const json& evidence, std::string_view expected_report_data) override;
 
  private:
-  std::vector<std::string> trusted_;
+  std::vector<std::pair<std::string, crypto::Pkey>> trusted_;  // raw key, parsed key
 };
 
 }  // namespace veil::attest

@@ -2,6 +2,7 @@
 #include "attest/tpm.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
@@ -86,8 +87,22 @@ Result<std::unique_ptr<TpmAttester>> TpmAttester::open(const std::string& tcti,
   std::unique_ptr<TpmAttester> a(new TpmAttester(std::move(impl)));
   if (log_path.empty()) return a;
   a->log_path_ = log_path;
-  if (path_exists(log_path)) {
-    auto text = VEIL_TRY(read_file(log_path));
+  // The log and PCR 23 must move together: one attester at a time holds the log (extend → quote)
+  // so that concurrent sandboxes on this host never quote a PCR their log does not explain.
+  a->log_fd_.reset(::open(log_path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!a->log_fd_) return fail_errno("open event log " + log_path);
+  int lr;
+  do {
+    lr = ::flock(a->log_fd_.get(), LOCK_EX);
+  } while (lr != 0 && errno == EINTR);
+  if (lr != 0) return fail_errno("lock event log " + log_path);
+  {
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::pread(a->log_fd_.get(), buf, sizeof buf, static_cast<off_t>(text.size()))) > 0)
+      text.append(buf, static_cast<size_t>(n));
+    if (n < 0) return fail_errno("read event log " + log_path);
     size_t start = 0;
     while (start < text.size()) {
       size_t end = text.find('\n', start);
@@ -136,11 +151,10 @@ Result<> TpmAttester::extend(std::string_view measurement) {
   if (rc != TSS2_RC_SUCCESS) return std::unexpected(tpm_error("extend PCR 23", rc));
   log_.emplace_back(measurement);
   selected_ = log_.size() - 1;
-  if (!log_path_.empty()) {
-    Fd fd(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (log_fd_) {
     std::string line = crypto::hex(measurement) + "\n";
-    if (!fd || write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
-        fsync(fd.get()) != 0)
+    if (write(log_fd_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
+        fsync(log_fd_.get()) != 0)
       return fail_errno("append to event log " + log_path_);
   }
   return {};

@@ -13,6 +13,7 @@
 
 #include "attest/attest.hpp"
 #include "attest/crypto.hpp"
+#include "base/fd.hpp"
 
 namespace veil::attest {
 
@@ -24,7 +25,9 @@ class TpmAttester : public Attester {
   // tcti: a TCTI configuration string, e.g. "swtpm:host=127.0.0.1,port=2321" or "device".
   // log_path: the persistent event log (one hex measurement per line, appended and fsynced on
   // every extend). It must replay to the current PCR 23, else open fails. Empty: in memory only.
-  // Keep it on a tmpfs such as /run: it then resets with the PCRs at reboot.
+  // Keep it on a tmpfs such as /run: it then resets with the PCRs at reboot. The attester holds an
+  // exclusive flock on the log until it is destroyed: other attesters on the same log wait in
+  // open(), so the PCR value a quote covers is always explained by the log it sends.
   static Result<std::unique_ptr<TpmAttester>> open(const std::string& tcti,
                                                    const std::string& log_path = "");
   ~TpmAttester() override;
@@ -46,6 +49,7 @@ class TpmAttester : public Attester {
   Result<std::string> read_pcr();
   std::unique_ptr<Impl> impl_;
   std::string log_path_;
+  Fd log_fd_;                     // the event log, flock'ed
   std::vector<std::string> log_;  // raw 32-byte measurements, in extend order
   size_t selected_ = 0;
 };

@@ -33,6 +33,8 @@ Result<int> cmd_spec(Context&, int argc, char** argv);
 Result<int> cmd_features(Context&, int argc, char** argv);
 Result<int> cmd_check(Context&, int argc, char** argv);
 Result<int> cmd_guard(Context&, int argc, char** argv);
+Result<int> cmd_measure(Context&, int argc, char** argv);
+Result<int> cmd_attest(Context&, int argc, char** argv);
 
 // Writes text to stdout in full.
 void print(const std::string& text);

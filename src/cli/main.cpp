@@ -32,6 +32,8 @@ constexpr const char* kUsage =
     "  features  print what this runtime supports (JSON)\n"
     "  check     print how this host enforces each guard protection\n"
     "  guard     the guard: load, daemon, status, check, prepare (see veil guard --help)\n"
+    "  measure   print a bundle's sandbox measurement (KBS reference value)\n"
+    "  attest    attest a bundle to the KBS and fetch one secret\n"
     "\n"
     "Global flags:\n"
     "  --root DIR               container state directory (default /run/veil)\n"
@@ -60,6 +62,8 @@ constexpr Entry kCommands[] = {
     {"features", cmd_features},
     {"check", cmd_check},
     {"guard", cmd_guard},
+    {"measure", cmd_measure},
+    {"attest", cmd_attest},
     // runc commands that arrive in later releases: a clear "not implemented" (exit 1).
     {"exec", cmd_exec},
     {"ps", cmd_ps},

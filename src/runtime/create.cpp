@@ -23,6 +23,7 @@
 #include "runtime/hooks.hpp"
 #include "runtime/init.hpp"
 #include "runtime/lifecycle.hpp"
+#include "runtime/secrets_fetch.hpp"
 #include "runtime/terminal.hpp"
 
 namespace veil::runtime {
@@ -103,7 +104,9 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   struct stat bst;
   if (::stat(bundle.c_str(), &bst) != 0 || !S_ISDIR(bst.st_mode))
     return fail("bundle " + opts.bundle + ": not a directory");
-  auto spec = oci::load_spec(bundle);
+  // Read once: the text parsed here is also what gets measured when secrets are requested.
+  std::string config_text = VEIL_TRY(read_file(bundle + "/config.json"));
+  auto spec = oci::parse_spec(config_text);
   if (!spec) return std::unexpected(spec.error());
   VEIL_CHECK(check_spec(*spec, opts, console_out != nullptr));
   std::optional<seccomp::CompiledFilter> filter;
@@ -140,6 +143,18 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   st.poststop = spec->hooks.poststop;
   VEIL_CHECK(dir.save(st));
 
+  // org.veil.secrets: attest and fetch before anything else exists (a refusal unwinds the state
+  // directory only). Containers without the annotation never get here.
+  std::vector<secrets_mount::SecretFile> secrets;
+  if (wants_secrets(spec->annotations)) {
+    auto got = fetch_secrets(bundle, config_text, rootfs);
+    if (!got)
+      return std::unexpected(
+          std::move(got.error())
+              .wrap(std::string("container \"") + id + "\": secrets (" + kSecretsAnnotation + ")"));
+    secrets = std::move(*got);
+  }
+
   const int min_fd = 3 + opts.preserve_fds;
   if (::mkfifo(dir.fifo_path().c_str(), 0600) != 0) return fail_errno("create exec fifo");
   Fd fifo;
@@ -174,6 +189,7 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   cfg.cgroup_dirs = cgroup.dirs();
   cfg.guard = guard ? &*guard : nullptr;
   Fd guard_notify;
+  cfg.secrets = &secrets;
 
   pid_t stage1 = ::fork();
   if (stage1 < 0) return fail_errno("fork");

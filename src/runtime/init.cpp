@@ -79,6 +79,12 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
     return fail_errno("set domainname \"" + spec.domainname + "\"");
 
   VEIL_CHECK(rootfs::prepare(rc));
+  // After the config's mounts (a tmpfs on /run is fine), before pivot_root; in the container's
+  // user namespace, so the owner is the process user as the container sees it.
+  if (cfg.secrets && !cfg.secrets->empty()) {
+    if (auto r = secrets_mount::install(cfg.rootfs, *cfg.secrets, proc.user.uid, proc.user.gid); !r)
+      return std::unexpected(r.error().wrap("secrets"));
+  }
 
   // Hooks between the mounts and pivot_root: prestart/createRuntime run by the parent in the
   // runtime's namespaces, then createContainer here in the container's (host paths still visible).

@@ -12,6 +12,7 @@
 
 #include "linux/cgroups.hpp"
 #include "linux/seccomp.hpp"
+#include "linux/secrets_mount.hpp"
 #include "oci/spec.hpp"
 #include "runtime/guard_setup.hpp"
 #include "runtime/sync.hpp"
@@ -30,6 +31,8 @@ struct InitConfig {
   std::vector<std::string> cgroup_dirs;
   seccomp::CompiledFilter* seccomp = nullptr;  // compiled by the parent; loaded in stage 2
   GuardPlan* guard = nullptr;                  // planned by the parent; applied in stage 2
+  // org.veil.secrets, fetched by the parent: mounted in stage 2 at /run/secrets, then closed.
+  std::vector<secrets_mount::SecretFile>* secrets = nullptr;
 };
 
 [[noreturn]] void run_stage1(const InitConfig& cfg, const SyncChannel& ch);

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "client_util.hpp"
+#include "sample_kbs.hpp"
 
 namespace veil::clients {
 namespace {
@@ -78,6 +79,9 @@ class Containerd : public ::testing::Test {
     fifo_ = dir_ + "/fifo";
     config_ = dir_ + "/config.toml";
     write(config_, containerd_config(dir_, kVeil));
+    // containerd -> shim -> veil inherit the environment: veil-attest finds its config there
+    // (written only by the secrets test; other containers never read it).
+    ::setenv("VEIL_CONFIG", (dir_ + "/kbs/veil.json").c_str(), 1);
 
     auto t0 = std::chrono::steady_clock::now();
     daemon_ = ::fork();
@@ -116,6 +120,7 @@ class Containerd : public ::testing::Test {
   }
 
   void TearDown() override {
+    ::unsetenv("VEIL_CONFIG");
     if (dir_.empty()) return;
     if (daemon_ > 0) {
       // Containers still there (a failed test): kill, delete tasks and containers.
@@ -440,6 +445,23 @@ TEST_F(Containerd, RuntimeErrorReachesTheClient) {
   EXPECT_TRUE(task("bad").second.empty());
   EXPECT_FALSE(exists(runc_root_ + "/" + ns_ + "/bad")) << "veil state left after a failed create";
   ctr({"container", "rm", "bad"});
+}
+
+// org.veil.secrets through containerd's runc v2 shim (the RuntimeClass path): the annotation
+// reaches config.json, `veil create` attests to a real veil-kbs and mounts the secret.
+TEST_F(Containerd, SecretsAnnotationDeliversIntoTheContainer) {
+  SampleKbs kbs;
+  std::string err = kbs.start(dir_ + "/kbs", "demo/key/token", "containerd-s3cret");
+  ASSERT_EQ(err, "");
+  Cmd c = ctr_run("sec", {"sh", "-c", "stat -c '%a %u' /run/secrets/token; cat /run/secrets/token"},
+                  false, {"--annotation", "org.veil.secrets=kbs:///demo/key/token"});
+  EXPECT_EQ(c.code, 0) << c.describe();
+  EXPECT_EQ(c.out, "400 0\ncontainerd-s3cret") << c.describe();
+  Cmd missing = ctr_run("sec2", {"true"}, false,
+                        {"--annotation", "org.veil.secrets=kbs:///demo/key/missing"});
+  EXPECT_NE(missing.code, 0) << missing.describe();
+  EXPECT_NE((missing.out + missing.err).find("HTTP 404"), std::string::npos) << missing.describe();
+  ctr({"container", "rm", "sec2"});
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "client_util.hpp"
+#include "sample_kbs.hpp"
 
 namespace veil::clients {
 namespace {
@@ -236,6 +237,31 @@ TEST_F(Podman, Terminal) {
   EXPECT_NE(ex.out.find("/dev/pts/"), std::string::npos) << ex.describe();
   EXPECT_NE(ex.out.find("exec-is-a-tty"), std::string::npos) << ex.describe();
   EXPECT_EQ(podman({"rm", "-f", "-t", "0", "tbox"}).code, 0);
+}
+
+// org.veil.secrets through Podman: --annotation reaches config.json, conmon passes VEIL_CONFIG
+// (containers.conf conmon_env_vars) to `veil create`, which attests to a real veil-kbs (sample
+// evidence) and mounts the secret at /run/secrets/<tag>.
+TEST_F(Podman, SecretsAnnotationDeliversIntoTheContainer) {
+  SampleKbs kbs;
+  std::string err = kbs.start(dir_ + "/kbs", "demo/key/token", "podman-s3cret");
+  ASSERT_EQ(err, "");
+  write(dir_ + "/containers.conf",
+        "[engine]\nconmon_env_vars = [\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+        "/sbin:/bin\", \"VEIL_CONFIG=" +
+            kbs.config_path() + "\"]\n");
+  ::setenv("CONTAINERS_CONF", (dir_ + "/containers.conf").c_str(), 1);
+  Cmd c = podman_run(
+      {"--rm", "--user", "1000:1000", "--annotation", "org.veil.secrets=kbs:///demo/key/token"},
+      {"sh", "-c", "stat -c '%a %u %g' /run/secrets/token; cat /run/secrets/token"});
+  EXPECT_EQ(c.code, 0) << c.describe();
+  EXPECT_EQ(c.out, "400 1000 1000\npodman-s3cret") << c.describe();
+  // A resource the KBS does not have: the container is not created, with the KBS's reason.
+  Cmd missing =
+      podman_run({"--rm", "--annotation", "org.veil.secrets=kbs:///demo/key/missing"}, {"true"});
+  ::unsetenv("CONTAINERS_CONF");
+  EXPECT_NE(missing.code, 0) << missing.describe();
+  EXPECT_NE((missing.out + missing.err).find("HTTP 404"), std::string::npos) << missing.describe();
 }
 
 }  // namespace

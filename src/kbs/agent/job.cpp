@@ -1,0 +1,64 @@
+#include "kbs/agent/job.hpp"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "attest/measure.hpp"
+#include "attest/sample.hpp"
+#include "attest/tpm.hpp"
+#include "base/file.hpp"
+#include "kbs/client.hpp"
+#include "kbs/jose.hpp"
+
+namespace veil::agent {
+namespace {
+
+Result<std::unique_ptr<attest::Attester>> make_attester(const AttesterSettings& a,
+                                                        const std::string& measurement) {
+  if (a.backend == attest::kTpmTee) {
+    if (auto slash = a.event_log.rfind('/'); slash != std::string::npos && slash > 0)
+      VEIL_CHECK(mkdir_all(a.event_log.substr(0, slash), 0700));
+    // open() holds the event log's lock until the attester is destroyed (after the quote).
+    auto tpm = VEIL_TRY(attest::TpmAttester::open(a.tcti, a.event_log));
+    VEIL_CHECK(tpm->extend(measurement));
+    return std::unique_ptr<attest::Attester>(std::move(tpm));
+  }
+  if (a.backend == attest::kSampleTee) {
+    fprintf(stderr, "veil-attest: WARNING: the sample attester is INSECURE (development only)\n");
+    auto key = crypto::load_private_pem(a.sample_key);
+    if (!key) return std::unexpected(key.error().wrap("attester.sample_key"));
+    return std::unique_ptr<attest::Attester>(
+        new attest::SampleAttester(std::move(*key), crypto::hex(measurement), a.svn));
+  }
+  return fail("attester.backend \"" + a.backend + "\" is not supported");
+}
+
+}  // namespace
+
+Result<Outcome> run_job(const Job& job, const Sink& sink) {
+  VEIL_CHECK(check_complete(job.cfg));
+  std::string measurement = VEIL_TRY(attest::measure_config(job.config, job.bundle));
+  auto attester = make_attester(job.cfg.attester, measurement);
+  if (!attester)
+    return std::unexpected(attester.error().wrap("attester " + job.cfg.attester.backend));
+  auto tee_key = VEIL_TRY(jose::generate_p256());
+  std::string ca = job.cfg.kbs.ca_cert;
+  if (ca.empty() && job.cfg.kbs.url.starts_with("https://") &&
+      path_exists("/etc/ssl/certs/ca-certificates.crt"))
+    ca = "/etc/ssl/certs/ca-certificates.crt";
+  kbs::Client client({job.cfg.kbs.url, ca});
+  auto where = "KBS " + job.cfg.kbs.url;
+  if (auto t = client.attest(**attester, tee_key.get()); !t)
+    return std::unexpected(t.error().wrap(where));
+  attester->reset();  // releases the TPM and the event log's lock
+  for (const auto& s : job.secrets) {
+    auto data = client.get_resource(s.path, tee_key.get());
+    if (!data) return std::unexpected(data.error().wrap(where));
+    auto r = sink(s, *data);
+    ::explicit_bzero(data->data(), data->size());
+    VEIL_CHECK(r);
+  }
+  return Outcome{crypto::hex(measurement), job.cfg.attester.backend};
+}
+
+}  // namespace veil::agent
