@@ -156,12 +156,17 @@ Result<std::optional<GuardPlan>> plan_guard(const oci::Spec& spec, bool oci_noti
   return p;
 }
 
-Result<> prepare_in_container(GuardPlan& p) {
+Result<> early_in_container(const GuardPlan& p) {
   if (p.spec.memfd_noexec > 0) {
-    // Per pid namespace: the value applies to the writer's namespace, ours.
+    // Through the host's /proc, which stage 2 still sees (the container's /proc/sys is read-only).
+    // The sysctl is per pid namespace and applies to the writer's: ours.
     if (auto r = write_file("/proc/sys/vm/memfd_noexec", std::to_string(p.spec.memfd_noexec)); !r)
       return std::unexpected(r.error().wrap("guard: vm.memfd_noexec"));
   }
+  return {};
+}
+
+Result<> prepare_in_container(GuardPlan& p) {
   landlock::Ruleset& rs = p.ruleset;
   if (p.spec.write_rules == Mode::enforce)
     VEIL_CHECK(guard::add_write_deny(p.spec.write_deny, p.landlock_abi, rs));

@@ -2,8 +2,9 @@
 //   1. plan_guard(): when config.json has the annotation org.veil.guard.policy, runs
 //      `veil-guard prepare` (policy validation and compilation, first-time BPF load) and decides
 //      how each rule is enforced on this host. A bad policy fails create before anything exists.
-//   2. In the container init: prepare_in_container() after pivot_root (Landlock rules are
-//      computed from the container's own filesystem, vm.memfd_noexec), then load_in_container()
+//   2. In the container init: early_in_container() next to the sysctls (vm.memfd_noexec),
+//      prepare_in_container() after pivot_root (Landlock rules are computed from the
+//      container's own filesystem), then load_in_container()
 //      where the OCI seccomp filter is loaded (seccomp, MDWE, Landlock all need no_new_privs or
 //      CAP_SYS_ADMIN).
 //   3. attach_guard() in the parent once the init is ready: BPF map entries keyed by the
@@ -48,6 +49,8 @@ struct GuardPlan {
 // seccomp listener (only one is allowed per process tree, so the guard then goes without).
 Result<std::optional<GuardPlan>> plan_guard(const oci::Spec& spec, bool oci_notify);
 
+// In the container init before pivot_root, in its own pid namespace (vm.memfd_noexec).
+Result<> early_in_container(const GuardPlan& plan);
 // In the container process after pivot_root, before the identity switch.
 Result<> prepare_in_container(GuardPlan& plan);
 // Where the seccomp profile is loaded. Returns the guard's notify fd or -1.

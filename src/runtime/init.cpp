@@ -72,6 +72,7 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
 
   // sysctls go through the host's /proc while we still see it; the values land in our namespaces.
   VEIL_CHECK(sysctl::apply(spec.linux.sysctl));
+  if (cfg.guard) VEIL_CHECK(early_in_container(*cfg.guard));
   if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)
     return fail_errno("set hostname \"" + spec.hostname + "\"");
   if (!spec.domainname.empty() &&
