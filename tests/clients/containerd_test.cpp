@@ -12,11 +12,13 @@
 
 #include <chrono>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
 #include "client_util.hpp"
+#include "guard_daemon.hpp"
 #include "sample_kbs.hpp"
 
 namespace veil::clients {
@@ -82,6 +84,10 @@ class Containerd : public ::testing::Test {
     // containerd -> shim -> veil inherit the environment: veil-attest finds its config there
     // (written only by the secrets test; other containers never read it).
     ::setenv("VEIL_CONFIG", (dir_ + "/kbs/veil.json").c_str(), 1);
+    // The same for the guard: this test's own instance (used only by the guard test).
+    guard_ = std::make_unique<GuardDaemon>(dir_);
+    ::setenv("VEIL_GUARD_DIR", guard_->run_dir().c_str(), 1);
+    ::setenv("VEIL_GUARD_BPFFS", guard_->bpffs().c_str(), 1);
 
     auto t0 = std::chrono::steady_clock::now();
     daemon_ = ::fork();
@@ -121,6 +127,8 @@ class Containerd : public ::testing::Test {
 
   void TearDown() override {
     ::unsetenv("VEIL_CONFIG");
+    ::unsetenv("VEIL_GUARD_DIR");
+    ::unsetenv("VEIL_GUARD_BPFFS");
     if (dir_.empty()) return;
     if (daemon_ > 0) {
       // Containers still there (a failed test): kill, delete tasks and containers.
@@ -158,6 +166,7 @@ class Containerd : public ::testing::Test {
     }
     auto cg = cgroup_dirs("/" + ns_ + "/");
     remove_cgroup_dirs("/" + ns_);
+    guard_.reset();  // stops its daemon, unloads its programs
     remove_tree(dir_);
     EXPECT_TRUE(mounts_under(dir_).empty()) << "mounts under " << dir_ << " remain";
     EXPECT_TRUE(cgroup_dirs("/" + ns_).empty()) << "cgroup /" << ns_ << " remains";
@@ -240,6 +249,7 @@ class Containerd : public ::testing::Test {
     return "/sys/fs/cgroup" + v2;
   }
 
+  std::unique_ptr<GuardDaemon> guard_;
   std::string dir_, ns_, sock_, runc_root_, fifo_, config_;
   pid_t daemon_ = -1;
   bool run_containerd_existed_ = true;
@@ -462,6 +472,29 @@ TEST_F(Containerd, SecretsAnnotationDeliversIntoTheContainer) {
   EXPECT_NE(missing.code, 0) << missing.describe();
   EXPECT_NE((missing.out + missing.err).find("HTTP 404"), std::string::npos) << missing.describe();
   ctr({"container", "rm", "sec2"});
+}
+
+// The guard through containerd (the annotation reaches config.json through the runc v2 shim):
+// a binary dropped into the container is refused and the event names the container.
+TEST_F(Containerd, GuardAnnotationProtectsTheContainer) {
+  std::string err = guard_->start();
+  ASSERT_EQ(err, "");
+  Cmd c = ctr_run("guarded",
+                  {"sh", "-c",
+                   "cp /bin/busybox /tmp/busybox; /tmp/busybox echo DRIFT-RAN; echo rc=$?; "
+                   "/bin/busybox echo IMAGE-RAN"},
+                  false, {"--annotation", "org.veil.guard.policy=default"});
+  EXPECT_EQ(c.code, 0) << c.describe();
+  EXPECT_EQ(c.out.find("DRIFT-RAN"), std::string::npos) << c.describe();
+  EXPECT_NE(c.out.find("rc=126"), std::string::npos) << c.describe();
+  EXPECT_NE(c.out.find("IMAGE-RAN"), std::string::npos) << c.describe();
+  auto evs = guard_->records_with("\"container\":\"guarded\"");
+  ASSERT_FALSE(evs.empty()) << "no guard event for the containerd container";
+  EXPECT_NE(evs[0].find("\"rule\":\"drift\""), std::string::npos) << evs[0];
+  // Deleting the task unregistered it.
+  Cmd st = run({VEIL_GUARD_BINARY, "--dir", guard_->run_dir(), "--bpffs", guard_->bpffs(), "status",
+                "--json"});
+  EXPECT_EQ(st.out.find("\"id\":\"guarded\""), std::string::npos) << st.out;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "client_util.hpp"
+#include "guard_daemon.hpp"
 #include "sample_kbs.hpp"
 
 namespace veil::clients {
@@ -262,6 +263,31 @@ TEST_F(Podman, SecretsAnnotationDeliversIntoTheContainer) {
   ::unsetenv("CONTAINERS_CONF");
   EXPECT_NE(missing.code, 0) << missing.describe();
   EXPECT_NE((missing.out + missing.err).find("HTTP 404"), std::string::npos) << missing.describe();
+}
+
+// The guard through Podman: --annotation reaches config.json; conmon passes the guard
+// instance's environment (containers.conf conmon_env_vars) to veil.
+TEST_F(Podman, GuardAnnotationProtectsTheContainer) {
+  GuardDaemon guard(dir_);
+  std::string err = guard.start();
+  ASSERT_EQ(err, "");
+  write(dir_ + "/containers.conf",
+        "[engine]\nconmon_env_vars = [\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+        "/sbin:/bin\", \"VEIL_GUARD_DIR=" +
+            guard.run_dir() + "\", \"VEIL_GUARD_BPFFS=" + guard.bpffs() + "\"]\n");
+  ::setenv("CONTAINERS_CONF", (dir_ + "/containers.conf").c_str(), 1);
+  Cmd c = podman_run({"--rm", "--name", "guarded", "--annotation", "org.veil.guard.policy=default"},
+                     {"sh", "-c",
+                      "cp /bin/busybox /tmp/busybox; /tmp/busybox echo DRIFT-RAN; echo rc=$?; "
+                      "/bin/busybox echo IMAGE-RAN"});
+  ::unsetenv("CONTAINERS_CONF");
+  EXPECT_EQ(c.code, 0) << c.describe();
+  EXPECT_EQ(c.out.find("DRIFT-RAN"), std::string::npos) << c.describe();
+  EXPECT_NE(c.out.find("rc=126"), std::string::npos) << c.describe();
+  EXPECT_NE(c.out.find("IMAGE-RAN"), std::string::npos) << c.describe();
+  auto evs = guard.records_with("\"rule\":\"drift\"");
+  ASSERT_FALSE(evs.empty()) << "no guard event for the Podman container";
+  EXPECT_NE(evs[0].find("\"policy\":\"default\""), std::string::npos) << evs[0];
 }
 
 }  // namespace
