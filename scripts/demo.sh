@@ -56,9 +56,18 @@ life_id=demo-$$-sleep
 # veil with this demo's own state directory.
 veil() { "$VEIL" --root "$root" "$@"; }
 
+guard_bin=$(dirname "$VEIL")/veil-guard
+guard_pid=""
+export VEIL_GUARD_DIR=$tmp/guard VEIL_GUARD_BPFFS=/sys/fs/bpf/veil-demo-$$
+
 cleanup() {
   local rc=$? id
   set +e
+  if [ -n "$guard_pid" ]; then
+    kill "$guard_pid" 2>/dev/null
+    wait "$guard_pid" 2>/dev/null
+    "$guard_bin" unload >/dev/null 2>&1
+  fi
   if [ -d "$root" ]; then
     for id in $(veil list -q 2>/dev/null) "$run_id" "$life_id"; do
       veil delete --force "$id" >/dev/null 2>&1
@@ -158,6 +167,38 @@ step "list: $life_id is gone" \
   "veil list"
 step "(check) $life_id is not listed" \
   "not_listed $life_id"
+
+echo
+echo "---- the guard: a binary dropped into a running sandbox does not run ----"
+if [ ! -x "$guard_bin" ]; then
+  echo "(skipped: no veil-guard next to $VEIL)"
+elif ! "$guard_bin" check --json | jq -e '.tp_btf' >/dev/null; then
+  echo "(skipped: this host cannot load the guard's BPF programs; see: $VEIL check)"
+else
+  guard_bundle=$tmp/bundle-guard
+  step "making a bundle with the annotation org.veil.guard.policy=default" \
+    "$(printf '%q ' "$here/make-bundle.sh" "$guard_bundle" -- /bin/sh /attack.sh)>/dev/null"
+  jq '.annotations["org.veil.guard.policy"]="default"' "$guard_bundle/config.json" >"$tmp/c.json"
+  mv "$tmp/c.json" "$guard_bundle/config.json"
+  cat >"$guard_bundle/rootfs/attack.sh" <<'EOS'
+cp /bin/busybox /tmp/busybox
+/tmp/busybox echo "the dropped copy ran (it should not have)"
+echo "exec of /tmp/busybox, copied in after start: exit status $?"
+/bin/busybox echo "the image's own /bin/busybox still runs"
+EOS
+  sleep 1 # the bundle's files must predate the container
+  "$guard_bin" daemon >"$tmp/guard.log" 2>&1 &
+  guard_pid=$!
+  for _ in $(seq 100); do
+    [ -S "$VEIL_GUARD_DIR/events.sock" ] && break
+    sleep 0.05
+  done
+  step "how this host enforces each protection" "$VEIL check | tail -n +9"
+  step "running the guarded container: it copies busybox to /tmp and tries to run the copy" \
+    "veil run --bundle $guard_bundle demo-$$-guard </dev/null"
+  step "the audit event (from $VEIL_GUARD_DIR/audit.jsonl)" \
+    "sleep 0.2; grep '\"type\":\"event\"' $VEIL_GUARD_DIR/audit.jsonl | jq ."
+fi
 
 echo
 echo "demo finished: all steps succeeded"
