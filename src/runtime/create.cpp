@@ -147,13 +147,13 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
 
   VEIL_CHECK(cgroup.create());
   rb.cgroup = &cgroup;
-  std::vector<std::string> allowed_devices;
+  // The config's own device nodes stay usable whatever linux.resources.devices says (as runc).
   for (const auto& d : spec->linux.devices)
     if (d.type != 'p')
-      allowed_devices.push_back(std::string(1, d.type == 'u' ? 'c' : d.type) + " " +
-                                std::to_string(d.major) + ":" + std::to_string(d.minor) + " rwm");
+      st.devices.extras.push_back(
+          {true, d.type == 'u' ? 'c' : d.type, d.major, d.minor, cgroups::kDevAll});
   VEIL_CHECK(cgroups::apply_resources(*layout, cgroup.dirs(), spec->linux.resources,
-                                      "linux.resources", allowed_devices));
+                                      "linux.resources", &st.devices));
 
   auto [parent_end, child_end] = VEIL_TRY(SyncChannel::make_pair(min_fd));
   InitConfig cfg;

@@ -50,11 +50,9 @@ nlohmann::json State::to_json() const {
     }
     return a;
   };
-  j["veil"] = {{"pidStartTime", pid_start_time},
-               {"creating", creating},
-               {"cgroupDirs", cgroup_dirs},
-               {"poststart", hooks_json(poststart)},
-               {"poststop", hooks_json(poststop)}};
+  j["veil"] = {{"pidStartTime", pid_start_time},     {"creating", creating},
+               {"cgroupDirs", cgroup_dirs},          {"devices", devices.to_json()},
+               {"poststart", hooks_json(poststart)}, {"poststop", hooks_json(poststop)}};
   return j;
 }
 
@@ -74,6 +72,9 @@ Result<State> State::from_json(const nlohmann::json& j) {
     s.pid_start_time = v.at("pidStartTime").get<uint64_t>();
     s.creating = v.at("creating").get<bool>();
     s.cgroup_dirs = v.at("cgroupDirs").get<std::vector<std::string>>();
+    auto devices = cgroups::DeviceState::from_json(v.value("devices", nlohmann::json()));
+    if (!devices) return fail("corrupt state file: " + devices.error().msg);
+    s.devices = std::move(*devices);
     auto hooks_from = [](const nlohmann::json& a) {
       std::vector<oci::Hook> out;
       if (!a.is_array()) return out;
