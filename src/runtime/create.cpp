@@ -167,8 +167,10 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   cfg.seccomp = filter ? &*filter : nullptr;
   cfg.cgroup_layout = &*layout;
   cfg.cgroup_dirs = cgroup.dirs();
+  cfg.cgroup = &cgroup;
 
-  pid_t stage1 = ::fork();
+  // Stage 1 starts in the container's cgroup (see Cgroup::fork_child).
+  pid_t stage1 = cgroup.fork_child(&cfg.cgroup_in_v2);
   if (stage1 < 0) return fail_errno("fork");
   if (stage1 == 0) {
     parent_end.close();
@@ -181,7 +183,6 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   auto fail_with = [&](Error e) -> Result<pid_t> {
     return std::unexpected(std::move(e).wrap("container \"" + id + "\""));
   };
-  if (auto r = cgroup.add(stage1); !r) return fail_with(r.error());
   if (auto r = parent_end.send(MsgType::go); !r) return fail_with(r.error());
   bool ready = false;
   while (!ready) {
