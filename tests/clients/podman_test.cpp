@@ -21,6 +21,21 @@ const std::string kVeilRoot = "/run/veil";
 
 class Podman : public ::testing::Test {
  protected:
+  // Whether /libpod_parent existed before the first test: decided once, because a test's conmon
+  // may still sit in /libpod_parent/conmon when its TearDown runs, and the next test must not
+  // take the leftover for something that was there before.
+  static void SetUpTestSuite() { libpod_parent_existed_ = !cgroup_dirs("/libpod_parent").empty(); }
+  static void TearDownTestSuite() {
+    if (libpod_parent_existed_) return;
+    bool gone = wait_until(
+        [] {
+          remove_cgroup_dirs("/libpod_parent");
+          return cgroup_dirs("/libpod_parent").empty();
+        },
+        10000);
+    EXPECT_TRUE(gone) << "cgroup /libpod_parent (podman's conmon cgroup) is left";
+  }
+
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run rootful podman";
     for (const char* p : {"podman", "conmon"})
@@ -28,7 +43,6 @@ class Podman : public ::testing::Test {
         GTEST_SKIP() << p << " not found: apt-get install podman (scripts/install-deps.sh)";
     if (which("busybox").empty())
       GTEST_SKIP() << "busybox not found: apt-get install busybox-static";
-    libpod_parent_existed_ = !cgroup_dirs("/libpod_parent").empty();
     var_lib_containers_existed_ = exists("/var/lib/containers");
     cache_existed_ = exists("/var/lib/containers/cache");
     dir_ = make_temp_dir("veil-podman-");
@@ -114,7 +128,8 @@ class Podman : public ::testing::Test {
   }
 
   std::string dir_;
-  bool libpod_parent_existed_ = true, var_lib_containers_existed_ = true, cache_existed_ = true;
+  static inline bool libpod_parent_existed_ = true;
+  bool var_lib_containers_existed_ = true, cache_existed_ = true;
 };
 
 TEST_F(Podman, EchoAndExitCode) {
