@@ -46,6 +46,11 @@ class Podman : public ::testing::Test {
     var_lib_containers_existed_ = exists("/var/lib/containers");
     cache_existed_ = exists("/var/lib/containers/cache");
     dir_ = make_temp_dir("veil-podman-");
+    // conmon writes an "oom" marker file into its working directory when the container is
+    // OOM-killed: let that be the temp dir, not wherever the tests were started.
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd)) old_cwd_ = cwd;
+    ASSERT_EQ(::chdir(dir_.c_str()), 0);
     auto t0 = std::chrono::steady_clock::now();
     Cmd img = make_image(dir_ + "/busybox.tar", kImage);
     ASSERT_EQ(img.code, 0) << img.describe();
@@ -74,6 +79,7 @@ class Podman : public ::testing::Test {
     auto left = pids_with_cmdline(dir_);
     EXPECT_TRUE(left.empty()) << left.size() << " process(es) of this test still running";
     kill_pids(left);
+    if (!old_cwd_.empty()) (void)!::chdir(old_cwd_.c_str());
     remove_tree(dir_);
     EXPECT_TRUE(mounts_under(dir_).empty()) << "mounts under " << dir_ << " remain";
     // What rootful podman creates outside its --root/--runroot/--tmpdir: the conmon cgroup
@@ -129,6 +135,7 @@ class Podman : public ::testing::Test {
 
   std::string dir_;
   static inline bool libpod_parent_existed_ = true;
+  std::string old_cwd_;
   bool var_lib_containers_existed_ = true, cache_existed_ = true;
 };
 
