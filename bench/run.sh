@@ -6,6 +6,15 @@
 #                        between start and delete the script waits (untimed) for status "stopped"
 #   peak RSS             median over BENCH_RSS_RUNS of /usr/bin/time -v "Maximum resident set size"
 #                        of `X run` (wait4 rusage: the runtime and the children it reaps)
+#   exec                 hyperfine, `X exec ID /bin/true` into a running `sleep` container
+#   density              BENCH_DENSITY sleeping containers per runtime started one after another
+#                        with `run -d` (total time), memory per container (sum of the containers'
+#                        cgroup memory usage, and the RSS sum of their processes, / count), then
+#                        `delete --force` of all of them (total time)
+#   containerd           a private containerd (its own root, state and socket under the temp dir,
+#                        CRI plugin off) with a busybox OCI image (tests/clients/make-oci-image.sh);
+#                        median of BENCH_CTR_RUNS `ctr run --rm --runc-binary X IMAGE ID /bin/true`
+#                        round trips: X is the runc v2 shim's BinaryName, the RuntimeClass path
 #
 # Everything runs inside `unshare -m --propagation private`; if /sys/fs/cgroup/unified/cgroup.controllers
 # exists (hybrid cgroups) /dev/null is bind-mounted over it there, because crun refuses hybrid hosts.
@@ -23,16 +32,23 @@ usage() {
 usage: $prog VEIL_BINARY
        $prog --peers-only [VEIL_BINARY]
 
-Benchmarks veil against runc and crun (run time, create/start/delete split, peak RSS) and writes
-bench/results/runtime.md. --peers-only skips veil (benchmarks only runc and crun).
-Needs root, hyperfine, jq, runc, crun, busybox-static, GNU time (/usr/bin/time), util-linux.
+Benchmarks veil against runc and crun (run time, create/start/delete split, peak RSS, exec
+latency, density, containerd round trip) and writes bench/results/runtime.md. --peers-only skips veil (benchmarks only runc and crun).
+Needs root, hyperfine, jq, runc, crun, busybox-static, GNU time (/usr/bin/time), util-linux,
+and containerd (unless BENCH_SKIP has containerd).
 
 Environment:
   BENCH_RUNS        hyperfine runs per runtime for 'run' (default 30)
   BENCH_WARMUP      hyperfine warmup runs (default 3)
   BENCH_SPLIT_RUNS  iterations of create/start/delete per runtime (default: BENCH_RUNS)
   BENCH_RSS_RUNS    /usr/bin/time runs per runtime for peak RSS (default 10)
-  BENCH_OUT         output file (default bench/results/runtime.md)
+  BENCH_EXEC_RUNS   hyperfine runs per runtime for 'exec' (default: BENCH_RUNS)
+  BENCH_DENSITY     containers per runtime in the density run (default 50)
+  BENCH_CTR_RUNS    containerd 'ctr run --rm' round trips per runtime (default 10)
+  BENCH_SKIP        comma-separated parts to skip: exec, density, containerd
+  BENCH_OUT         output file (default bench/results/runtime.md); with the default, the tables
+                    are also written into README.md between <!-- bench:start --> and
+                    <!-- bench:end -->
 EOF
 }
 
@@ -78,11 +94,27 @@ runs=${BENCH_RUNS:-30}
 warmup=${BENCH_WARMUP:-3}
 split_runs=${BENCH_SPLIT_RUNS:-$runs}
 rss_runs=${BENCH_RSS_RUNS:-10}
+ctr_runs=${BENCH_CTR_RUNS:-10}
+exec_runs=${BENCH_EXEC_RUNS:-$runs}
+density=${BENCH_DENSITY:-50}
+skip=",${BENCH_SKIP:-},"
+for part in $(echo "${BENCH_SKIP:-}" | tr ',' ' '); do
+  case "$part" in
+    containerd | exec | density) ;;
+    *) die "BENCH_SKIP: unknown part '$part' (exec, density, containerd)" ;;
+  esac
+done
+want() { [[ "$skip" != *",$1,"* ]]; }
+posint BENCH_CTR_RUNS "$ctr_runs"
+posint BENCH_EXEC_RUNS "$exec_runs"
+posint BENCH_DENSITY "$density"
 posint BENCH_RUNS "$runs"
 posint BENCH_SPLIT_RUNS "$split_runs"
 posint BENCH_RSS_RUNS "$rss_runs"
 [[ "$warmup" =~ ^[0-9]+$ ]] || die "BENCH_WARMUP must be a non-negative integer, got '$warmup'"
 out=${BENCH_OUT:-$repo/bench/results/runtime.md}
+update_readme=0
+[ -n "${BENCH_OUT:-}" ] || update_readme=1
 
 # --- tools -------------------------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || die "must run as root (containers need namespaces and mounts)"
@@ -99,6 +131,12 @@ need unshare util-linux
 need mount mount
 need awk mawk
 [ -x /usr/bin/time ] || missing+=("'/usr/bin/time' (apt-get install time)")
+if want containerd; then
+  need containerd containerd
+  need ctr containerd
+  need containerd-shim-runc-v2 containerd
+  need pgrep procps
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   printf '%s: error: missing tools:\n' "$prog" >&2
   printf '  %s\n' "${missing[@]}" >&2
@@ -140,14 +178,63 @@ bin[crun]=$(command -v crun)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/veil-bench.XXXXXX")
 bundle=$tmp/bundle
+ctd=$tmp/containerd
+ctd_pid=""
+ctd_ns=veilbench-$$
+density_cg=veil-bench-density-$$
+run_containerd_existed=0
+[ ! -e /run/containerd ] || run_containerd_existed=1
+
+# rm_cgroups REL: removes the (empty) cgroup directory REL and everything below it in every
+# mounted cgroup hierarchy.
+rm_cgroups() {
+  local mp
+  for mp in $(awk '$0 ~ / - cgroup2? / { print $5 }' /proc/self/mountinfo); do
+    if [ -d "$mp/$1" ]; then
+      find "$mp/$1" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    fi
+  done
+  return 0
+}
+
+# stop_containerd: stops the private daemon and the shims it started (they carry its socket
+# address on their command line), removes what they leave outside the temp dir.
+stop_containerd() {
+  local p i
+  if [ -n "$ctd_pid" ]; then
+    kill -TERM "$ctd_pid" 2>/dev/null || true
+    for i in $(seq 100); do
+      kill -0 "$ctd_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$ctd_pid" 2>/dev/null || true
+    wait "$ctd_pid" 2>/dev/null || true
+    ctd_pid=""
+  fi
+  for p in $(pgrep -f -- "$ctd/containerd.sock" 2>/dev/null || true); do
+    [ "$p" = $$ ] || kill -KILL "$p" 2>/dev/null || true
+  done
+  if [ "$run_containerd_existed" -eq 0 ]; then
+    rmdir /run/containerd/s /run/containerd/fifo /run/containerd/runc /run/containerd 2>/dev/null || true
+  fi
+  rm_cgroups "$ctd_ns"
+  return 0
+}
+
 cleanup() {
-  local rc=$? n id
+  local rc=$? n id m
   set +e
+  stop_containerd
   for n in "${names[@]}"; do
     [ -d "$tmp/root-$n" ] || continue
     for id in $("${bin[$n]}" --root "$tmp/root-$n" list -q 2>/dev/null); do
       "${bin[$n]}" --root "$tmp/root-$n" delete --force "$id" >/dev/null 2>&1
     done
+  done
+  rm_cgroups "$density_cg"
+  # Mounts containerd left under the temp dir (only after a failure), deepest first.
+  for m in $(awk -v t="$tmp" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+    umount -l "$m" 2>/dev/null
   done
   rm -rf "$tmp"
   exit "$rc"
@@ -203,6 +290,8 @@ wait_stopped() {
   done
   return 1
 }
+
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- smoke test: run works, and reusing a fixed id works (run deletes its container) -----------
 echo "== smoke test (each runtime: 'run' twice with the same id, then 'list' must be empty)"
@@ -292,9 +381,219 @@ for n in "${names[@]}"; do
   printf '   %-5s %8.0f KiB\n' "$n" "${rss_med[$n]}"
 done
 
+# --- exec latency ------------------------------------------------------------------------------
+sleep_bundle=$tmp/bundle-sleep
+"$repo/scripts/make-bundle.sh" "$sleep_bundle" --readonly -- sleep 100000 >/dev/null
+declare -A exec_med exec_mean exec_sd
+if want exec; then
+  echo
+  echo "== exec: hyperfine of 'X exec ID /bin/true' into a running container, warmup $warmup, $exec_runs runs each"
+  hf=(hyperfine -N --warmup "$warmup" --runs "$exec_runs" --export-json "$tmp/exec.json")
+  for n in "${names[@]}"; do
+    err=$tmp/err-$n
+    rt "$n" run -d --bundle "$sleep_bundle" "exec-$n" </dev/null >/dev/null 2>"$err" ||
+      fail "$n" "'run -d' of the exec target exited non-zero" "$err"
+    hf+=(-n "$n" "$(printf '%q ' "${bin[$n]}" --root "$tmp/root-$n" exec "exec-$n" /bin/true)")
+  done
+  if ! "${hf[@]}"; then
+    echo "$prog: error: hyperfine failed: a runtime's 'exec' exited non-zero (see above)." >&2
+    exit 1
+  fi
+  for n in "${names[@]}"; do
+    exec_med[$n]=$(jq -r --arg n "$n" '.results[] | select(.command == $n) | .median * 1000' "$tmp/exec.json")
+    exec_mean[$n]=$(jq -r --arg n "$n" '.results[] | select(.command == $n) | .mean * 1000' "$tmp/exec.json")
+    exec_sd[$n]=$(jq -r --arg n "$n" '.results[] | select(.command == $n) | .stddev * 1000' "$tmp/exec.json")
+    rt "$n" delete --force "exec-$n" >/dev/null 2>&1 || fail "$n" "'delete --force exec-$n' exited non-zero" /dev/null
+  done
+fi
+
+# --- density -----------------------------------------------------------------------------------
+declare -A dens_start dens_delete dens_mem dens_total dens_rss
+# Memory accounting per container: the v1 memory controller when mounted, else cgroup v2.
+if [ -d /sys/fs/cgroup/memory ] && [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
+  mem_root=/sys/fs/cgroup/memory
+  mem_file=memory.usage_in_bytes
+  orig_memcg=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
+else
+  mem_root=/sys/fs/cgroup
+  mem_file=memory.current
+  orig_memcg=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
+fi
+if want density; then
+  echo
+  echo "== density: $density sleeping containers per runtime ('run -d' one after another, then 'delete --force')"
+  for n in "${names[@]}"; do
+    err=$tmp/err-$n
+    # One config per container (its own cgroupsPath), all on the shared read-only rootfs.
+    for ((i = 1; i <= density; i++)); do
+      d=$tmp/density-$n/c$i
+      mkdir -p "$d"
+      jq --arg root "$sleep_bundle/rootfs" --arg cg "/$density_cg/$n/c$i" \
+        '.root.path = $root | .root.readonly = true | .linux.cgroupsPath = $cg' \
+        "$sleep_bundle/config.json" >"$d/config.json"
+    done
+    mkdir -p "$mem_root/$density_cg/$n/runtime"
+    if [ "$mem_file" = memory.current ]; then
+      # cgroup v2: the memory controller must be on in the parents for memory.current to exist.
+      echo +memory >"$mem_root/cgroup.subtree_control" 2>/dev/null || true
+      echo +memory >"$mem_root/$density_cg/cgroup.subtree_control" 2>/dev/null || true
+      echo +memory >"$mem_root/$density_cg/$n/cgroup.subtree_control" 2>/dev/null || true
+    fi
+    # The runtime runs in a sibling of the containers' cgroups, so their parent's usage is what
+    # the containers cost in all: also the kernel memory a runtime charges to itself (crun, for
+    # one, creates the namespaces from its own process, runc and veil from inside the container's
+    # cgroup).
+    echo $$ >"$mem_root/$density_cg/$n/runtime/cgroup.procs"
+    t0=$(now_us)
+    for ((i = 1; i <= density; i++)); do
+      rt "$n" run -d --bundle "$tmp/density-$n/c$i" "d$i" </dev/null >/dev/null 2>"$err" ||
+        fail "$n" "'run -d' of density container d$i exited non-zero" "$err"
+    done
+    t1=$(now_us)
+    echo $$ >"$mem_root$orig_memcg/cgroup.procs"
+    total=$(cat "$mem_root/$density_cg/$n/$mem_file")
+    mem=0
+    rss=0
+    for ((i = 1; i <= density; i++)); do
+      cg=$mem_root/$density_cg/$n/c$i
+      [ -r "$cg/$mem_file" ] || fail "$n" "no $cg/$mem_file for container d$i" /dev/null
+      mem=$((mem + $(cat "$cg/$mem_file")))
+      for p in $(cat "$cg/cgroup.procs"); do
+        kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || true)
+        rss=$((rss + ${kb:-0}))
+      done
+    done
+    t2=$(now_us)
+    for ((i = 1; i <= density; i++)); do
+      rt "$n" delete --force "d$i" </dev/null >/dev/null 2>"$err" ||
+        fail "$n" "'delete --force d$i' exited non-zero" "$err"
+    done
+    t3=$(now_us)
+    left=$(rt "$n" list -q 2>/dev/null || true)
+    [ -z "$left" ] || fail "$n" "containers left after the density run: $left" /dev/null
+    rm_cgroups "$density_cg/$n"
+    dens_start[$n]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1e6 }')
+    dens_delete[$n]=$(awk -v a="$t2" -v b="$t3" 'BEGIN { print (b - a) / 1e6 }')
+    dens_mem[$n]=$(awk -v m="$mem" -v c="$density" 'BEGIN { print m / c / 1024 }')
+    dens_total[$n]=$(awk -v m="$total" -v c="$density" 'BEGIN { print m / c / 1024 }')
+    dens_rss[$n]=$(awk -v r="$rss" -v c="$density" 'BEGIN { print r / c }')
+    printf '   %-5s start %6.2f s   delete %6.2f s   per container: own cgroup %5.0f KiB, incl. runtime %5.0f KiB, RSS %5.0f KiB\n' \
+      "$n" "${dens_start[$n]}" "${dens_delete[$n]}" "${dens_mem[$n]}" "${dens_total[$n]}" "${dens_rss[$n]}"
+  done
+  rm_cgroups "$density_cg"
+fi
+
+# --- containerd --------------------------------------------------------------------------------
+declare -A ctr_med
+ctr_image=docker.io/veilbench/busybox:latest
+ctr_() { ctr -a "$ctd/containerd.sock" -n "$ctd_ns" "$@"; }
+if want containerd; then
+  echo
+  echo "== containerd: private daemon; 'ctr run --rm' of /bin/true through each runtime as the runc v2 shim's BinaryName, $warmup warmup + $ctr_runs timed each (interleaved)"
+  mkdir -p "$ctd"
+  cat >"$ctd/config.toml" <<TOML
+version = 2
+root = "$ctd/root"
+state = "$ctd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$ctd/containerd.sock"
+[ttrpc]
+  address = "$ctd/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+TOML
+  containerd --config "$ctd/config.toml" </dev/null >"$ctd/containerd.log" 2>&1 &
+  ctd_pid=$!
+  up=0
+  for i in $(seq 300); do
+    kill -0 "$ctd_pid" 2>/dev/null || break
+    if [ -S "$ctd/containerd.sock" ] && ctr_ version >/dev/null 2>&1; then
+      up=1
+      break
+    fi
+    sleep 0.1
+  done
+  [ "$up" -eq 1 ] || fail containerd "the private containerd did not come up within 30 s" "$ctd/containerd.log"
+  "$repo/tests/clients/make-oci-image.sh" "$tmp/busybox.tar" "$ctr_image" >/dev/null 2>"$tmp/err-image" ||
+    fail image "tests/clients/make-oci-image.sh failed" "$tmp/err-image"
+  ctr_ image import "$tmp/busybox.tar" >/dev/null 2>"$tmp/err-image" ||
+    fail containerd "'ctr image import' failed" "$tmp/err-image"
+  for n in "${names[@]}"; do : >"$tmp/ctr-$n"; done
+  for ((i = 1; i <= warmup + ctr_runs; i++)); do
+    for n in "${names[@]}"; do
+      err=$tmp/err-$n
+      t0=$(now_us)
+      ctr_ run --rm --runtime io.containerd.runc.v2 --runc-binary "${bin[$n]}" \
+        --runc-root "$ctd/runc-$n" --fifo-dir "$ctd/fifo" "$ctr_image" "ctr-$n-$i" /bin/true \
+        </dev/null >/dev/null 2>"$err" || fail "$n" "'ctr run --rm' (iteration $i) exited non-zero" "$err"
+      t1=$(now_us)
+      [ "$i" -le "$warmup" ] || echo $((t1 - t0)) >>"$tmp/ctr-$n"
+    done
+    printf '.'
+  done
+  echo
+  for n in "${names[@]}"; do
+    ctr_med[$n]=$(median <"$tmp/ctr-$n" | awk '{ print $1 / 1000 }')
+    printf '   %-5s ctr run --rm %8.2f ms\n' "$n" "${ctr_med[$n]}"
+  done
+  stop_containerd
+fi
+
 # --- report ------------------------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ratio() { # ratio A B: A/B with two decimals, n/a when either is missing
+  if [ -z "$1" ] || [ -z "$2" ]; then
+    echo n/a
+  else
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+  fi
+}
+fmt() { # fmt FORMAT VALUE: the formatted value, "skipped" when it was not measured
+  if [ -z "$2" ]; then echo skipped; else printf "$1" "$2"; fi
+}
 version_of() { "${bin[$1]}" --version 2>/dev/null | head -n 1 || echo unknown; }
+all_names=(veil runc crun)
+
+# tables: the result tables (for the report and for README.md).
+tables() {
+  local n p
+  echo "| Runtime | run (ms) | run mean ± σ (ms) | create (ms) | start (ms) | delete (ms) | peak RSS (KiB) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for n in "${all_names[@]}"; do
+    if [ -z "${run_med[$n]:-}" ]; then
+      echo "| $n | skipped | | | | | |"
+      continue
+    fi
+    printf '| %s | %.2f | %.2f ± %.2f | %.2f | %.2f | %.2f | %.0f |\n' "$n" "${run_med[$n]}" \
+      "${run_mean[$n]}" "${run_sd[$n]}" "${create_med[$n]}" "${start_med[$n]}" "${delete_med[$n]}" \
+      "${rss_med[$n]}"
+  done
+  echo
+  echo "| Runtime | exec (ms) | containerd \`ctr run --rm\` (ms) | start $density (s) | delete $density (s) | memory / container: own cgroup (KiB) | memory / container: incl. runtime (KiB) | RSS / container (KiB) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for n in "${all_names[@]}"; do
+    echo "| $n | $(fmt %.2f "${exec_med[$n]:-}") | $(fmt %.1f "${ctr_med[$n]:-}") | $(fmt %.2f "${dens_start[$n]:-}") | $(fmt %.2f "${dens_delete[$n]:-}") | $(fmt %.0f "${dens_mem[$n]:-}") | $(fmt %.0f "${dens_total[$n]:-}") | $(fmt %.0f "${dens_rss[$n]:-}") |"
+  done
+  echo
+  echo "| Ratio | run | peak RSS | exec | ctr run --rm | start $density | memory / container incl. runtime |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for p in "veil crun" "veil runc" "crun runc"; do
+    set -- $p
+    echo "| $1/$2 | $(ratio "${run_med[$1]:-}" "${run_med[$2]:-}") | $(ratio "${rss_med[$1]:-}" "${rss_med[$2]:-}") | $(ratio "${exec_med[$1]:-}" "${exec_med[$2]:-}") | $(ratio "${ctr_med[$1]:-}" "${ctr_med[$2]:-}") | $(ratio "${dens_start[$1]:-}" "${dens_start[$2]:-}") | $(ratio "${dens_total[$1]:-}" "${dens_total[$2]:-}") |"
+  done
+}
+
+# targets: whether veil meets the runtime targets (run median at most crun's, peak RSS ≤ 2.5 MiB).
+targets() {
+  [ -n "${run_med[veil]:-}" ] || return 0
+  local t1 t2
+  t1=$(awk -v a="${run_med[veil]}" -v b="${run_med[crun]}" 'BEGIN { print (a <= b) ? "met" : "NOT met" }')
+  t2=$(awk -v a="${rss_med[veil]}" 'BEGIN { print (a <= 2560) ? "met" : "NOT met" }')
+  printf -- '- Target "veil run median ≤ crun'"'"'s": %s (%.2f ms vs %.2f ms).\n' "$t1" "${run_med[veil]}" "${run_med[crun]}"
+  printf -- '- Target "peak RSS of veil run ≤ 2.5 MiB (2560 KiB)": %s (%.0f KiB).\n' "$t2" "${rss_med[veil]}"
+}
 
 {
   echo "# OCI runtime benchmark: veil vs runc vs crun"
@@ -302,7 +601,7 @@ version_of() { "${bin[$1]}" --version 2>/dev/null | head -n 1 || echo unknown; }
   echo "Generated by \`bench/run.sh\`$([ "$peers_only" -eq 0 ] || echo " --peers-only (veil skipped)")."
   echo
   echo "- Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "- Kernel: $(uname -sr) ($(uname -m)), $(nproc) CPUs, load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- Kernel: $(uname -sr) ($(uname -m)), $(nproc) CPUs, load average at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- cgroups: $cgroup_note"
   if [ "$peers_only" -eq 0 ]; then
     echo "- veil: $(version_of veil) (\`${bin[veil]}\`)"
@@ -312,34 +611,33 @@ version_of() { "${bin[$1]}" --version 2>/dev/null | head -n 1 || echo unknown; }
   echo "- runc: $(version_of runc)"
   echo "- crun: $(version_of crun)"
   echo "- $(hyperfine --version)"
+  if want containerd; then
+    echo "- containerd: $(containerd --version 2>/dev/null | head -n 1)"
+  fi
   echo "- Workload: busybox bundle from \`scripts/make-bundle.sh\`, process \`/bin/true\`, each runtime with"
   echo "  its own \`--root\`, all inside \`unshare -m --propagation private\`."
   echo "- run: hyperfine median, no intermediate shell, warmup $warmup, $runs runs."
   echo "- create/start/delete: median of $split_runs iterations timed in bash (includes fork/exec of the"
   echo "  runtime); delete is timed after the container reached \`stopped\`."
   echo "- Peak RSS: median of $rss_runs \`/usr/bin/time -v\` \"Maximum resident set size\" of \`run\`."
+  echo "- exec: hyperfine median of \`X exec ID /bin/true\` into a running \`sleep\` container, warmup"
+  echo "  $warmup, $exec_runs runs."
+  echo "- containerd: a private containerd (CRI plugin off, overlayfs) started inside the same mount"
+  echo "  namespace; median of $ctr_runs \`ctr run --rm --runtime io.containerd.runc.v2 --runc-binary X"
+  echo "  IMAGE ID /bin/true\` round trips (after $warmup warmup), runtimes interleaved; the image is the"
+  echo "  busybox OCI archive of \`tests/clients/make-oci-image.sh\`."
+  echo "- density: $density \`sleep\` containers per runtime, each with its own cgroupsPath, on one"
+  echo "  read-only rootfs, started one after another with \`run -d\` (wall time), then removed with"
+  echo "  \`delete --force\` (wall time). Memory per container, each divided by $density: \"own cgroup\" is the"
+  echo "  sum of the containers' \`$mem_file\` (their processes plus the kernel memory charged there"
+  echo "  during setup, e.g. namespaces a runtime creates from inside the container's cgroup); \"incl."
+  echo "  runtime\" is \`$mem_file\` of their common parent, in which the runtime also ran (in a sibling"
+  echo "  cgroup), so kernel memory a runtime charged to itself counts too; \"RSS\" is the sum of the"
+  echo "  VmRSS of the containers' processes."
   echo
-  echo "| Runtime | run (ms) | run mean ± σ (ms) | create (ms) | start (ms) | delete (ms) | peak RSS (KiB) |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
-  if [ "$peers_only" -eq 1 ]; then
-    echo "| veil | skipped | | | | | |"
-  fi
-  for n in "${names[@]}"; do
-    printf '| %s | %.2f | %.2f ± %.2f | %.2f | %.2f | %.2f | %.0f |\n' "$n" "${run_med[$n]}" \
-      "${run_mean[$n]}" "${run_sd[$n]}" "${create_med[$n]}" "${start_med[$n]}" "${delete_med[$n]}" \
-      "${rss_med[$n]}"
-  done
+  tables
   echo
-  echo "| Ratio | run time | peak RSS |"
-  echo "|---|---:|---:|"
-  for p in crun runc; do
-    if [ "$peers_only" -eq 1 ]; then
-      echo "| veil/$p | n/a | n/a |"
-    else
-      echo "| veil/$p | $(ratio "${run_med[veil]}" "${run_med[$p]}") | $(ratio "${rss_med[veil]}" "${rss_med[$p]}") |"
-    fi
-  done
-  echo "| crun/runc | $(ratio "${run_med[crun]}" "${run_med[runc]}") | $(ratio "${rss_med[crun]}" "${rss_med[runc]}") |"
+  targets
 } >"$tmp/report.md"
 
 mkdir -p "$(dirname "$out")"
@@ -349,3 +647,21 @@ echo
 cat "$out"
 echo
 echo "written to ${out#"$repo"/}"
+
+if [ "$update_readme" -eq 1 ] && grep -q '<!-- bench:start -->' "$repo/README.md" &&
+  grep -q '<!-- bench:end -->' "$repo/README.md"; then
+  {
+    tables
+    echo
+    targets
+    echo
+    echo "Measured $(date -u +%Y-%m-%d) on $(uname -r), $(nproc) CPUs, cgroups $(echo "$cgroup_note" | cut -d' ' -f1);"
+    echo "setup and method in [bench/results/runtime.md](bench/results/runtime.md)."
+  } >"$tmp/readme-block.md"
+  awk -v f="$tmp/readme-block.md" '
+    /<!-- bench:start -->/ { print; while ((getline l < f) > 0) print l; skip = 1; next }
+    /<!-- bench:end -->/ { skip = 0 }
+    !skip { print }' "$repo/README.md" >"$repo/README.md.tmp"
+  mv -f "$repo/README.md.tmp" "$repo/README.md"
+  echo "tables written into README.md"
+fi

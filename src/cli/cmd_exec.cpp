@@ -27,7 +27,8 @@ Result<int> cmd_exec(Context& ctx, int argc, char** argv) {
       "  -c, --cap CAP           add a capability (repeatable)\n"
       "      --no-new-privs      set no_new_privs\n"
       "      --preserve-fds N    pass N extra fds\n"
-      "  -t, --tty, --console-socket S   terminals (not supported yet)\n",
+      "  -t, --tty               give the process a pty\n"
+      "      --console-socket S  unix socket that receives the pty master (with --tty)\n",
       argc, argv,
       {{"process", 'p', true, to(o.process_file)},
        {"detach", 'd', false, flag(o.detach)},

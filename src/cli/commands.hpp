@@ -29,6 +29,7 @@ Result<int> cmd_resume(Context&, int argc, char** argv);
 Result<int> cmd_update(Context&, int argc, char** argv);
 Result<int> cmd_exec(Context&, int argc, char** argv);
 Result<int> cmd_ps(Context&, int argc, char** argv);
+Result<int> cmd_events(Context&, int argc, char** argv);
 Result<int> cmd_spec(Context&, int argc, char** argv);
 Result<int> cmd_features(Context&, int argc, char** argv);
 Result<int> cmd_check(Context&, int argc, char** argv);
@@ -38,6 +39,8 @@ Result<int> cmd_attest(Context&, int argc, char** argv);
 
 // Writes text to stdout in full.
 void print(const std::string& text);
+// The same; false when stdout is gone (a closed pipe).
+bool print_all(const std::string& text);
 // Parses a subcommand's arguments; "-h/--help" prints help and sets *help. Checks the number of
 // positionals is within [min_pos, max_pos].
 Result<std::vector<std::string>> parse_command(const char* name, const char* help_text, int argc,

@@ -27,6 +27,7 @@ constexpr const char* kUsage =
     "  resume    thaw a paused container\n"
     "  update    change the resource limits of a container\n"
     "  ps        list the processes of a container\n"
+    "  events    resource usage and OOM events of a container (JSON lines)\n"
     "  exec      run another process in a running container\n"
     "  spec      write a default config.json\n"
     "  features  print what this runtime supports (JSON)\n"
@@ -64,31 +65,36 @@ constexpr Entry kCommands[] = {
     {"guard", cmd_guard},
     {"measure", cmd_measure},
     {"attest", cmd_attest},
-    // runc commands that arrive in later releases: a clear "not implemented" (exit 1).
     {"exec", cmd_exec},
     {"ps", cmd_ps},
     {"pause", cmd_pause},
     {"resume", cmd_resume},
     {"update", cmd_update},
-    {"events", nullptr},
+    {"events", cmd_events},
+    // runc commands veil does not implement: a clear "not implemented" (exit 1).
     {"checkpoint", nullptr},
     {"restore", nullptr},
 };
 
 }  // namespace
 
-void print(const std::string& text) {
+bool print_all(const std::string& text) {
   const char* p = text.data();
   size_t n = text.size();
   while (n > 0) {
     ssize_t w = ::write(STDOUT_FILENO, p, n);
     if (w <= 0) {
       if (w < 0 && errno == EINTR) continue;
-      return;
+      return false;
     }
     p += w;
     n -= static_cast<size_t>(w);
   }
+  return true;
+}
+
+void print(const std::string& text) {
+  (void)print_all(text);
 }
 
 Result<std::vector<std::string>> parse_command(const char* name, const char* help_text, int argc,

@@ -294,45 +294,12 @@ Result<> hugetlb(const Layout& l, const std::vector<std::string>& dirs, const js
   return {};
 }
 
-// v1 devices controller: deny everything the rules deny, allow what they allow, in order.
 Result<> devices(const Layout& l, const std::vector<std::string>& dirs, const json& arr,
-                 const std::string& where, const std::vector<std::string>& extra_allowed) {
-  if (!arr.is_array()) return fail(where + ": expected an array");
-  if (arr.empty()) return {};
-  auto t = find(l, dirs, "devices", where);
-  if (!t || t->v2) {
-    // cgroup v2 enforces device rules with a BPF program, which this release does not load yet.
-    return fail(where +
-                ": device rules need the v1 devices controller on this release "
-                "(cgroup v2 device programs are not implemented yet)");
-  }
-  for (size_t i = 0; i < arr.size(); ++i) {
-    const auto& d = arr[i];
-    std::string w = where + "[" + std::to_string(i) + "]";
-    bool allow = d.value("allow", false);
-    std::string type = d.value("type", "a");
-    if (type != "a" && type != "c" && type != "b") return fail(w + ".type: must be a, c or b");
-    auto part = [&](const char* k) -> std::string {
-      if (!d.contains(k) || d[k].is_null() || (d[k].is_number() && d[k].get<int64_t>() < 0))
-        return "*";
-      return str_num(d[k].get<int64_t>());
-    };
-    std::string access = d.value("access", "rwm");
-    if (access.empty()) access = "rwm";
-    if (access.find_first_not_of("rwm") != std::string::npos)
-      return fail(w + ".access: only r, w and m are allowed, got \"" + access + "\"");
-    std::string rule = type + " " + part("major") + ":" + part("minor") + " " + access;
-    if (type == "a") rule = "a";
-    VEIL_CHECK(put(*t, allow ? "devices.allow" : "devices.deny", rule, w));
-  }
-  // As runc: whatever the rules say, the container may always mknod and use the devices every
-  // container gets (null, zero, full, random, urandom, tty, console, ptmx, pts) and the ones its
-  // config lists in linux.devices.
-  for (const char* rule : {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
-                           "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"})
-    VEIL_CHECK(put(*t, "devices.allow", rule, where));
-  for (const auto& d : extra_allowed) VEIL_CHECK(put(*t, "devices.allow", d, where));
-  return {};
+                 const std::string& where, DeviceState* state) {
+  auto rules = VEIL_TRY(parse_device_rules(arr, where));
+  if (rules.empty()) return {};
+  DeviceState scratch;
+  return apply_device_rules(l, dirs, rules, state ? *state : scratch, where);
 }
 
 Result<> unified(const Layout& l, const std::vector<std::string>& dirs, const json& u,
@@ -376,7 +343,7 @@ Result<> network(const Layout& l, const std::vector<std::string>& dirs, const js
 
 Result<> apply_resources(const Layout& layout, const std::vector<std::string>& dirs,
                          const nlohmann::json& r, const std::string& where,
-                         const std::vector<std::string>& allowed_devices) {
+                         DeviceState* device_state) {
   if (r.is_null()) return {};
   if (!r.is_object()) return fail(where + ": expected an object");
   for (const auto& [key, value] : r.items()) {
@@ -393,7 +360,7 @@ Result<> apply_resources(const Layout& layout, const std::vector<std::string>& d
     else if (key == "hugepageLimits")
       VEIL_CHECK(hugetlb(layout, dirs, value, w));
     else if (key == "devices")
-      VEIL_CHECK(devices(layout, dirs, value, w, allowed_devices));
+      VEIL_CHECK(devices(layout, dirs, value, w, device_state));
     else if (key == "unified")
       VEIL_CHECK(unified(layout, dirs, value, w));
     else if (key == "network")

@@ -3,24 +3,24 @@
 // the controller; otherwise the resource is refused with an error naming it (never ignored).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "base/error.hpp"
+#include "linux/cgroup_devices.hpp"
 #include "linux/cgroups.hpp"
 
 namespace veil::cgroups {
 
 // Writes every resource in `resources` (the OCI linux.resources object, or the object `update`
 // reads) into the container's cgroup directories `dirs` (as made by Cgroup::for_container).
-// `where` prefixes error paths ("linux.resources"). When device rules are given, the standard
-// container devices and `allowed_devices` (v1 rules such as "c 10:200 rwm", for the config's
-// linux.devices) stay allowed after them, as with runc.
+// `where` prefixes error paths ("linux.resources"). Device rules go through
+// apply_device_rules (cgroup_devices.hpp) with `device_state` (the container's, from its state
+// file; updated in place), so the standard devices and the config's linux.devices stay allowed.
 Result<> apply_resources(const Layout& layout, const std::vector<std::string>& dirs,
                          const nlohmann::json& resources, const std::string& where,
-                         const std::vector<std::string>& allowed_devices = {});
+                         DeviceState* device_state = nullptr);
 
 // v1 cpu.shares (2..262144) → v2 cpu.weight (1..10000), as runc converts.
 uint64_t shares_to_weight(uint64_t shares);

@@ -1,17 +1,20 @@
 #include "linux/cgroups.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdint>
 
+#include "base/fd.hpp"
 #include "base/file.hpp"
 #include "base/strings.hpp"
 
 namespace veil::cgroups {
 namespace {
-
 
 std::string join_path(const std::string& a, const std::string& b) {
   if (b.empty() || b == "/") return a;
@@ -145,6 +148,53 @@ Result<> Cgroup::create() {
   for (const auto& d : dirs_) {
     if (auto r = mkdir_all(d, 0755); !r) return std::unexpected(r.error().wrap("cgroup"));
     if (d.find("/cpuset") != std::string::npos) VEIL_CHECK(fill_cpuset(d));
+  }
+  return {};
+}
+
+namespace {
+
+// struct clone_args of clone3(2) (the fields up to `cgroup`, Linux 5.7).
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+      set_tid_size, cgroup;
+};
+constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
+
+bool is_v2_dir(const std::string& d) {
+  return path_exists(d + "/cgroup.controllers");
+}
+
+}  // namespace
+
+pid_t Cgroup::fork_child(bool* in_v2) const {
+  *in_v2 = false;
+  for (const auto& d : dirs_) {
+    if (!is_v2_dir(d)) continue;
+    Fd dir(::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) break;
+    CloneArgs args{};
+    args.flags = kCloneIntoCgroup;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<uint64_t>(dir.get());
+    long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0) {
+      *in_v2 = true;
+      return static_cast<pid_t>(pid);
+    }
+    break;  // an older kernel, or a cgroup that refuses it: plain fork, join_self does the rest
+  }
+  return ::fork();
+}
+
+Result<> Cgroup::join_self(bool in_v2) const {
+  for (const auto& d : dirs_) {
+    bool v2 = is_v2_dir(d);
+    if (v2 && in_v2) continue;
+    // v1: "0" in tasks moves this (single-threaded) process without the global lock; v2 has no
+    // such shortcut across domains, so the fallback pays for it.
+    if (auto r = write_file(d + (v2 ? "/cgroup.procs" : "/tasks"), "0"); !r)
+      return std::unexpected(r.error().wrap("join cgroup"));
   }
   return {};
 }

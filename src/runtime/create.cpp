@@ -167,13 +167,13 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
 
   VEIL_CHECK(cgroup.create());
   rb.cgroup = &cgroup;
-  std::vector<std::string> allowed_devices;
+  // The config's own device nodes stay usable whatever linux.resources.devices says (as runc).
   for (const auto& d : spec->linux.devices)
     if (d.type != 'p')
-      allowed_devices.push_back(std::string(1, d.type == 'u' ? 'c' : d.type) + " " +
-                                std::to_string(d.major) + ":" + std::to_string(d.minor) + " rwm");
+      st.devices.extras.push_back(
+          {true, d.type == 'u' ? 'c' : d.type, d.major, d.minor, cgroups::kDevAll});
   VEIL_CHECK(cgroups::apply_resources(*layout, cgroup.dirs(), spec->linux.resources,
-                                      "linux.resources", allowed_devices));
+                                      "linux.resources", &st.devices));
 
   auto [parent_end, child_end] = VEIL_TRY(SyncChannel::make_pair(min_fd));
   InitConfig cfg;
@@ -190,8 +190,10 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   cfg.guard = guard ? &*guard : nullptr;
   Fd guard_notify;
   cfg.secrets = &secrets;
+  cfg.cgroup = &cgroup;
 
-  pid_t stage1 = ::fork();
+  // Stage 1 starts in the container's cgroup (see Cgroup::fork_child).
+  pid_t stage1 = cgroup.fork_child(&cfg.cgroup_in_v2);
   if (stage1 < 0) return fail_errno("fork");
   if (stage1 == 0) {
     parent_end.close();
@@ -204,7 +206,6 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   auto fail_with = [&](Error e) -> Result<pid_t> {
     return std::unexpected(std::move(e).wrap("container \"" + id + "\""));
   };
-  if (auto r = cgroup.add(stage1); !r) return fail_with(r.error());
   if (auto r = parent_end.send(MsgType::go); !r) return fail_with(r.error());
   bool ready = false;
   while (!ready) {

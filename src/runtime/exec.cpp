@@ -115,11 +115,13 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
 
 [[noreturn]] void exec_stage1(std::vector<Join>& joins, const oci::Process& proc, int preserve_fds,
                               seccomp::CompiledFilter* filter, GuardPlan* guard,
-                              const SyncChannel& ch) {
+                              const cgroups::Cgroup& cgroup, bool in_v2, const SyncChannel& ch) {
   auto die = [&](const Error& e) {
     (void)ch.send(MsgType::error, e.err, e.str());
     _exit(1);
   };
+  // The cgroup first, while this process still has the host's credentials and namespaces.
+  if (auto r = cgroup.join_self(in_v2); !r) die(r.error());
   auto go = ch.recv();
   if (!go || !*go || (*go)->type != MsgType::go) _exit(1);
   for (auto& j : joins)
@@ -210,12 +212,15 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
   if (!opts.detach) sigprocmask(SIG_BLOCK, &fwd, &old);
 
   auto [parent_end, child_end] = VEIL_TRY(SyncChannel::make_pair(3 + opts.preserve_fds));
-  pid_t stage1 = ::fork();
+  // Stage 1 starts in the container's cgroup (see Cgroup::fork_child).
+  auto cgroup = cgroups::Cgroup::from_dirs(st.cgroup_dirs);
+  bool in_v2 = false;
+  pid_t stage1 = cgroup.fork_child(&in_v2);
   if (stage1 < 0) return fail_errno("fork");
   if (stage1 == 0) {
     parent_end.close();
     exec_stage1(joins, proc, opts.preserve_fds, filter ? &*filter : nullptr,
-                guard ? &*guard : nullptr, child_end);
+                guard ? &*guard : nullptr, cgroup, in_v2, child_end);
   }
   child_end.close();
   joins.clear();
@@ -229,8 +234,6 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
       }
     return std::unexpected(std::move(e).wrap("exec in container \"" + id + "\""));
   };
-  if (auto r = cgroups::Cgroup::from_dirs(st.cgroup_dirs).add(stage1); !r)
-    return abort_with(r.error());
   if (auto r = parent_end.send(MsgType::go); !r) return abort_with(r.error());
   for (;;) {
     auto m = parent_end.recv();

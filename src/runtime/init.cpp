@@ -152,6 +152,8 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
 void run_stage1(const InitConfig& cfg, const SyncChannel& ch) {
   const oci::Spec& spec = *cfg.spec;
   if (cfg.lock_fd >= 0) ::close(cfg.lock_fd);
+  if (cfg.cgroup)
+    if (auto r = cfg.cgroup->join_self(cfg.cgroup_in_v2); !r) die(ch, r.error());
   if (auto r = expect(ch, MsgType::go); !r) die(ch, r.error());
 
   auto joins = namespaces::open_paths(spec.linux.namespaces);

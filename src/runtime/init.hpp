@@ -29,6 +29,8 @@ struct InitConfig {
   int lock_fd = -1;  // the parent's state-directory lock: closed first thing in the child
   const cgroups::Layout* cgroup_layout = nullptr;
   std::vector<std::string> cgroup_dirs;
+  const cgroups::Cgroup* cgroup = nullptr;     // stage 1 joins it first (Cgroup::join_self)
+  bool cgroup_in_v2 = false;                   // set in the child of Cgroup::fork_child
   seccomp::CompiledFilter* seccomp = nullptr;  // compiled by the parent; loaded in stage 2
   GuardPlan* guard = nullptr;                  // planned by the parent; applied in stage 2
   // org.veil.secrets, fetched by the parent: mounted in stage 2 at /run/secrets, then closed.

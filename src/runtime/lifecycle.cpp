@@ -157,7 +157,8 @@ Result<> update(const Globals& g, const std::string& id, const nlohmann::json& r
   if (s == Status::stopped || s == Status::creating)
     return fail("cannot update container \"" + id + "\": it is " + status_name(s));
   auto layout = VEIL_TRY(cgroups::probe());
-  return cgroups::apply_resources(layout, st.cgroup_dirs, resources, "resources");
+  VEIL_CHECK(cgroups::apply_resources(layout, st.cgroup_dirs, resources, "resources", &st.devices));
+  return dir.save(st);
 }
 
 Result<std::vector<pid_t>> pids(const Globals& g, const std::string& id) {

@@ -50,11 +50,9 @@ nlohmann::json State::to_json() const {
     }
     return a;
   };
-  j["veil"] = {{"pidStartTime", pid_start_time},
-               {"creating", creating},
-               {"cgroupDirs", cgroup_dirs},
-               {"poststart", hooks_json(poststart)},
-               {"poststop", hooks_json(poststop)}};
+  j["veil"] = {{"pidStartTime", pid_start_time},     {"creating", creating},
+               {"cgroupDirs", cgroup_dirs},          {"devices", devices.to_json()},
+               {"poststart", hooks_json(poststart)}, {"poststop", hooks_json(poststop)}};
   if (!guard.is_null()) j["veil"]["guard"] = guard;
   return j;
 }
@@ -76,6 +74,9 @@ Result<State> State::from_json(const nlohmann::json& j) {
     s.creating = v.at("creating").get<bool>();
     s.cgroup_dirs = v.at("cgroupDirs").get<std::vector<std::string>>();
     if (v.contains("guard")) s.guard = v["guard"];
+    auto devices = cgroups::DeviceState::from_json(v.value("devices", nlohmann::json()));
+    if (!devices) return fail("corrupt state file: " + devices.error().msg);
+    s.devices = std::move(*devices);
     auto hooks_from = [](const nlohmann::json& a) {
       std::vector<oci::Hook> out;
       if (!a.is_array()) return out;

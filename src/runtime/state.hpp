@@ -12,6 +12,7 @@
 
 #include "base/error.hpp"
 #include "base/fd.hpp"
+#include "linux/cgroup_devices.hpp"
 #include "oci/spec.hpp"
 
 namespace veil::runtime {
@@ -31,6 +32,7 @@ struct State {
   std::map<std::string, std::string> annotations;
   bool creating = false;  // set until `create` finished
   std::vector<std::string> cgroup_dirs;
+  cgroups::DeviceState devices;  // device rules in force and how they are enforced
   // Hooks that run after create returned (the bundle may be gone by then).
   std::vector<oci::Hook> poststart, poststop;
   // The guard registration (runtime/guard_setup.hpp); null when the container is not guarded.

@@ -23,6 +23,21 @@ const std::string kVeilRoot = "/run/veil";
 
 class Podman : public ::testing::Test {
  protected:
+  // Whether /libpod_parent existed before the first test: decided once, because a test's conmon
+  // may still sit in /libpod_parent/conmon when its TearDown runs, and the next test must not
+  // take the leftover for something that was there before.
+  static void SetUpTestSuite() { libpod_parent_existed_ = !cgroup_dirs("/libpod_parent").empty(); }
+  static void TearDownTestSuite() {
+    if (libpod_parent_existed_) return;
+    bool gone = wait_until(
+        [] {
+          remove_cgroup_dirs("/libpod_parent");
+          return cgroup_dirs("/libpod_parent").empty();
+        },
+        10000);
+    EXPECT_TRUE(gone) << "cgroup /libpod_parent (podman's conmon cgroup) is left";
+  }
+
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run rootful podman";
     for (const char* p : {"podman", "conmon"})
@@ -30,10 +45,14 @@ class Podman : public ::testing::Test {
         GTEST_SKIP() << p << " not found: apt-get install podman (scripts/install-deps.sh)";
     if (which("busybox").empty())
       GTEST_SKIP() << "busybox not found: apt-get install busybox-static";
-    libpod_parent_existed_ = !cgroup_dirs("/libpod_parent").empty();
     var_lib_containers_existed_ = exists("/var/lib/containers");
     cache_existed_ = exists("/var/lib/containers/cache");
     dir_ = make_temp_dir("veil-podman-");
+    // conmon writes an "oom" marker file into its working directory when the container is
+    // OOM-killed: let that be the temp dir, not wherever the tests were started.
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd)) old_cwd_ = cwd;
+    ASSERT_EQ(::chdir(dir_.c_str()), 0);
     auto t0 = std::chrono::steady_clock::now();
     Cmd img = make_image(dir_ + "/busybox.tar", kImage);
     ASSERT_EQ(img.code, 0) << img.describe();
@@ -62,6 +81,7 @@ class Podman : public ::testing::Test {
     auto left = pids_with_cmdline(dir_);
     EXPECT_TRUE(left.empty()) << left.size() << " process(es) of this test still running";
     kill_pids(left);
+    if (!old_cwd_.empty()) (void)!::chdir(old_cwd_.c_str());
     remove_tree(dir_);
     EXPECT_TRUE(mounts_under(dir_).empty()) << "mounts under " << dir_ << " remain";
     // What rootful podman creates outside its --root/--runroot/--tmpdir: the conmon cgroup
@@ -116,7 +136,9 @@ class Podman : public ::testing::Test {
   }
 
   std::string dir_;
-  bool libpod_parent_existed_ = true, var_lib_containers_existed_ = true, cache_existed_ = true;
+  static inline bool libpod_parent_existed_ = true;
+  std::string old_cwd_;
+  bool var_lib_containers_existed_ = true, cache_existed_ = true;
 };
 
 TEST_F(Podman, EchoAndExitCode) {

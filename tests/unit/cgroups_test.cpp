@@ -189,7 +189,9 @@ TEST(CgroupProbe, SelfPathsMatchProcSelfCgroup) {
         std::string first = ctrls.substr(0, ctrls.find(','));
         match = !m.v2 && m.super_options.count(first) > 0;
       }
-      if (match) EXPECT_EQ(layout->hierarchies[i].self_path, path) << m.mountpoint;
+      if (match) {
+        EXPECT_EQ(layout->hierarchies[i].self_path, path) << m.mountpoint;
+      }
     }
   }
 }
@@ -239,5 +241,49 @@ TEST(CgroupLifecycle, CreateAddDestroy) {
     EXPECT_FALSE(veil::path_exists(d)) << d;
     // The parent directory is ours too.
     ::rmdir(d.substr(0, d.rfind('/')).c_str());
+  }
+}
+
+// The child of fork_child (and, as after a clone3 fallback, of a plain fork + join_self(false))
+// is in every directory of the cgroup, as /proc/self/cgroup says from inside it.
+TEST(CgroupLifecycle, ForkChildStartsInEveryHierarchy) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create cgroups";
+  auto layout = veil::cgroups::probe();
+  if (!layout) GTEST_SKIP() << "no cgroup filesystem: " << layout.error().msg;
+  for (bool fallback : {false, true}) {
+    std::string id = "veil-unit-fork-" + std::to_string(::getpid()) + (fallback ? "-f" : "");
+    auto cg = Cgroup::for_container(*layout, "/veil-unit-test/" + id, id);
+    ASSERT_TRUE(cg.create().has_value());
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    bool in_v2 = false;
+    pid_t child = fallback ? ::fork() : cg.fork_child(&in_v2);
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto r = cg.join_self(in_v2);
+      std::string out = r ? *veil::read_file("/proc/self/cgroup") : "error: " + r.error().str();
+      (void)!::write(p[1], out.data(), out.size());
+      _exit(0);
+    }
+    ::close(p[1]);
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+    ::close(p[0]);
+    ::waitpid(child, nullptr, 0);
+    if (!fallback) {
+      bool have_v2 = std::any_of(layout->hierarchies.begin(), layout->hierarchies.end(),
+                                 [](const Hierarchy& h) { return h.v2; });
+      EXPECT_EQ(in_v2, have_v2);  // clone3(CLONE_INTO_CGROUP) works on this kernel
+    }
+    // One line per hierarchy, each with the container's path.
+    size_t lines = std::count(text.begin(), text.end(), '\n');
+    EXPECT_EQ(lines, layout->hierarchies.size()) << text;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line))
+      EXPECT_TRUE(line.ends_with(":/veil-unit-test/" + id)) << line << "\n" << text;
+    EXPECT_TRUE(cg.destroy().has_value());
+    for (const auto& d : cg.dirs()) ::rmdir(d.substr(0, d.rfind('/')).c_str());
   }
 }

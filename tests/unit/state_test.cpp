@@ -38,6 +38,10 @@ State sample_state() {
   s.annotations = {{"io.kubernetes.cri.sandbox-id", "abc"}, {"k", "v"}};
   s.creating = true;
   s.cgroup_dirs = {"/sys/fs/cgroup/memory/veil/c1", "/sys/fs/cgroup/unified/veil/c1"};
+  s.devices.have_backend = true;
+  s.devices.backend = veil::cgroups::DeviceBackend::bpf;
+  s.devices.rules = {{false, 'a', -1, -1, 7}, {true, 'c', 10, 200, 6}};
+  s.devices.extras = {{true, 'b', 8, -1, 7}};
   return s;
 }
 
@@ -53,6 +57,10 @@ void expect_same(const State& a, const State& b) {
   EXPECT_EQ(a.annotations, b.annotations);
   EXPECT_EQ(a.creating, b.creating);
   EXPECT_EQ(a.cgroup_dirs, b.cgroup_dirs);
+  EXPECT_EQ(a.devices.have_backend, b.devices.have_backend);
+  EXPECT_EQ(a.devices.backend, b.devices.backend);
+  EXPECT_EQ(a.devices.rules, b.devices.rules);
+  EXPECT_EQ(a.devices.extras, b.devices.extras);
 }
 
 // Waits up to timeout_ms for fd to become readable.
