@@ -1,9 +1,11 @@
 // The guard's lifecycle: policies checked at create, registration removed at delete, kernel
 // enforcement without the daemon, exec'd processes, write rules, the Landlock fallback, and the
 // audit stream's sinks.
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <fstream>
 
@@ -202,6 +204,52 @@ TEST_F(GuardLifecycle, CheckTellsHowEachProtectionIsEnforced) {
     EXPECT_NE(c.out.find(p), std::string::npos) << p << "\n" << c.out;
   EXPECT_NE(c.out.find("kills at exec"), std::string::npos) << c.out;
   EXPECT_NE(c.out.find("blocks before"), std::string::npos) << c.out;
+}
+
+}  // namespace
+}  // namespace veil::test
+
+namespace veil::test {
+namespace {
+
+TEST_F(GuardLifecycle, EventsFollowStreamsOneContainersEvents) {
+  std::string mine = unique_id("follow"), other = unique_id("follow-other");
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  pid_t f = ::fork();
+  if (f == 0) {
+    ::dup2(out[1], 1);
+    ::execl(VEIL_BINARY, "veil", "events", "--follow", mine.c_str(), nullptr);
+    _exit(127);
+  }
+  ::close(out[1]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  GuardBundle a({"/bin/attack", "ptrace"}, "default");
+  GuardBundle b({"/bin/attack", "ptrace"}, "default");
+  veil({"run", "--bundle", b.dir(), other});
+  veil({"run", "--bundle", a.dir(), mine});
+  std::string got;
+  for (int i = 0; i < 60 && got.find(mine) == std::string::npos; ++i) {
+    pollfd p{out[0], POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      char buf[4096];
+      ssize_t n = ::read(out[0], buf, sizeof(buf));
+      if (n > 0) got.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::kill(f, SIGTERM);
+  ::waitpid(f, nullptr, 0);
+  ::close(out[0]);
+  EXPECT_NE(got.find("\"container\":\"" + mine + "\""), std::string::npos) << got;
+  EXPECT_EQ(got.find(other), std::string::npos) << got;
+
+  // Without a daemon: a clear error.
+  auto& env = GuardEnv::get();
+  env.stop_daemon();
+  Cmd c = run({VEIL_BINARY, "events", "--follow"});
+  env.start_daemon();
+  EXPECT_EQ(c.code, 1);
+  EXPECT_NE(c.err.find("the guard daemon is not running"), std::string::npos) << c.err;
 }
 
 }  // namespace
