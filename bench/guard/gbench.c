@@ -1,6 +1,7 @@
 /* Workloads for the guard benchmark, run inside containers (static):
  *   gbench exec N          fork+exec /bin/true N times: prints "exec_ns <per exec>"
- *   gbench syscalls N      N getpid() and N/4 64-byte reads of /dev/zero: "getpid_ns X read_ns Y"
+ *   gbench syscalls N      N getpid(), N/4 64-byte reads of /dev/zero and N/4 of a file on the
+ *                          root filesystem: "getpid_ns X read_ns Y fileread_ns Z"
  *   gbench latency N PATH  N times: stamp CLOCK_REALTIME, fork, exec PATH true; prints "pid ns"
  *   gbench notify N        N times: stamp, ptrace(PTRACE_TRACEME): prints "seq ns"
  *   gbench rate R S PATH   exec PATH true at R per second (0: as fast as possible) for S seconds:
@@ -52,7 +53,13 @@ int main(int argc, char** argv) {
     for (long i = 0; i < m; i++)
       if (read(fd, buf, sizeof(buf)) != sizeof(buf)) return 1;
     long long t2 = now_ns(CLOCK_MONOTONIC);
-    printf("getpid_ns %.1f read_ns %.1f\n", (double)(t1 - t0) / n, (double)(t2 - t1) / m);
+    /* A file on the container's root filesystem (a mount the guard marks for exec decisions). */
+    int ff = open("/bin/gbench", O_RDONLY);
+    for (long i = 0; i < m; i++)
+      if (pread(ff, buf, sizeof(buf), 0) != sizeof(buf)) return 1;
+    long long t3 = now_ns(CLOCK_MONOTONIC);
+    printf("getpid_ns %.1f read_ns %.1f fileread_ns %.1f\n", (double)(t1 - t0) / n,
+           (double)(t2 - t1) / m, (double)(t3 - t2) / m);
     return 0;
   }
   if (!strcmp(argv[1], "latency") && argc == 4) {
