@@ -1,6 +1,7 @@
 // The guard daemon's control socket (<run dir>/guard.sock, SOCK_SEQPACKET): the runtime registers
 // and unregisters containers with it. One JSON object per packet, optionally one fd attached
-// (SCM_RIGHTS: a container's seccomp notify fd). Every request gets one reply packet:
+// (SCM_RIGHTS: a container's seccomp notify fd), as base/packet.hpp frames them. Every request gets
+// one reply packet:
 // {"ok":true} or {"ok":false,"error":"..."}.
 //   {"op":"register","cgroup_id":N}   (+ notify fd)  the daemon reads the registry file for N,
 //                                                    marks the container's mounts (fanotify) and
@@ -24,10 +25,5 @@ Result<nlohmann::json> control_call(const Instance& inst, const nlohmann::json& 
                                     int timeout_ms = 3000);
 // True when a daemon answers ping.
 bool daemon_running(const Instance& inst);
-
-// Packet helpers shared with the daemon: one message, at most one fd.
-Result<> send_packet(int sock, const std::string& text, int fd = -1);
-// Returns false on EOF. *fd is set to a received fd or -1.
-Result<bool> recv_packet(int sock, std::string* text, int* fd);
 
 }  // namespace veil::guard

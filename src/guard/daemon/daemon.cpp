@@ -16,6 +16,7 @@
 
 #include "base/file.hpp"
 #include "base/log.hpp"
+#include "base/packet.hpp"
 #include "guard/bpf/guard_abi.h"
 #include "guard/bpf/loader.hpp"
 #include "guard/control.hpp"
@@ -156,16 +157,11 @@ struct Daemon {
       Fd c(::accept4(control.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (!c) return;
       // Requests are small and answered at once; a client that sends nothing is dropped.
-      timeval tv{1, 0};
-      setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      std::string text;
-      int fd = -1;
-      auto got = recv_packet(c.get(), &text, &fd);
-      if (!got || !*got) {
-        if (fd >= 0) ::close(fd);
-        continue;
-      }
-      auto req = nlohmann::json::parse(text, nullptr, false);
+      auto got = recv_packet(c.get(), 1000);
+      if (!got || !*got) continue;
+      auto req = nlohmann::json::parse((*got)->text, nullptr, false);
+      // handle_request owns the attached fd from here (keeps or closes it).
+      int fd = (*got)->fd.release();
       nlohmann::json reply = req.is_object() ? handle_request(req, fd)
                                              : nlohmann::json{{"ok", false}, {"error", "not JSON"}};
       if (!req.is_object() && fd >= 0) ::close(fd);
