@@ -6,21 +6,13 @@
 
 #include "base/subprocess.hpp"
 #include "cli/commands.hpp"
+#include "guard/instance.hpp"
 
 namespace veil::cli {
 namespace {
 
-std::string guard_binary() {
-  if (const char* v = std::getenv("VEIL_GUARD_BIN"); v && *v) return v;
-  std::string next = self_dir() + "/veil-guard";
-  if (::access(next.c_str(), X_OK) == 0) return next;
-  for (const char* p : {"/usr/local/bin/veil-guard", "/usr/bin/veil-guard"})
-    if (::access(p, X_OK) == 0) return p;
-  return next;
-}
-
 Result<int> exec_guard(std::vector<std::string> args) {
-  std::string bin = guard_binary();
+  std::string bin = guard::guard_binary();
   args.insert(args.begin(), bin);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

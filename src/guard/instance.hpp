@@ -26,4 +26,8 @@ struct Instance {
   std::string pin(const char* name) const { return bpffs + "/" + name; }
 };
 
+// The veil-guard binary: $VEIL_GUARD_BIN, else next to this executable, else /usr/local/bin or
+// /usr/bin (the path next to this executable when none exists, for the error message).
+std::string guard_binary();
+
 }  // namespace veil::guard

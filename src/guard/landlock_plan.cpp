@@ -4,9 +4,8 @@
 #include <fnmatch.h>
 #include <sys/stat.h>
 
-#include <sstream>
-
 #include "base/fd.hpp"
+#include "linux/mountinfo.hpp"
 
 namespace veil::guard {
 namespace {
@@ -25,29 +24,6 @@ std::vector<std::string> components(const std::string& p) {
 
 std::string join(const std::string& dir, const std::string& name) {
   return dir == "/" ? "/" + name : dir + "/" + name;
-}
-
-// mountinfo escapes spaces etc. as \ooo.
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      int v = 0;
-      bool ok = true;
-      for (int k = 1; k <= 3; ++k) {
-        char c = s[i + k];
-        if (c < '0' || c > '7') ok = false;
-        v = v * 8 + (c - '0');
-      }
-      if (ok) {
-        out += static_cast<char>(v);
-        i += 3;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
 }
 
 }  // namespace
@@ -131,28 +107,11 @@ Result<> add_write_deny(const std::vector<std::string>& globs, int abi, landlock
   return grant_complement("/", denied, below, w, file_w, out);
 }
 
-std::vector<std::string> writable_tmpfs_mounts(const std::string& mountinfo) {
+std::vector<std::string> writable_tmpfs_mounts(const std::string& text) {
   std::vector<std::string> out;
-  std::istringstream in(mountinfo);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::vector<std::string> fields;
-    std::string x;
-    while (f >> x) fields.push_back(x);
-    size_t dash = 0;
-    for (size_t i = 6; i < fields.size(); ++i)
-      if (fields[i] == "-") {
-        dash = i;
-        break;
-      }
-    if (dash == 0 || dash + 1 >= fields.size()) continue;
-    const std::string& type = fields[dash + 1];
-    const std::string& opts = fields[5];
-    bool rw = opts == "rw" || opts.starts_with("rw,");
-    bool noexec = ("," + opts + ",").find(",noexec,") != std::string::npos;
-    if (type == "tmpfs" && rw && !noexec) out.push_back(unescape(fields[4]));
-  }
+  for (const auto& m : mountinfo::parse(text))
+    if (m.fstype == "tmpfs" && m.has_option("rw") && !m.has_option("noexec"))
+      out.push_back(m.mountpoint);
   return out;
 }
 

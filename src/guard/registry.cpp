@@ -53,8 +53,20 @@ nlohmann::json ContainerInfo::to_json(const Spec& spec) const {
           {"pid_start_time", pid_start_time},
           {"created_ns", created_ns},
           {"shm_devs", shm_devs},
-          {"state_root", state_root},
           {"spec", spec.to_json()}};
+}
+
+ContainerInfo ContainerInfo::from_json(const nlohmann::json& j) {
+  ContainerInfo c;
+  c.id = j.value("id", std::string());
+  c.cgroup_id = j.value("cgroup_id", uint64_t{0});
+  c.pid = j.value("pid", 0);
+  c.pid_start_time = j.value("pid_start_time", uint64_t{0});
+  c.created_ns = j.value("created_ns", uint64_t{0});
+  if (j.contains("shm_devs") && j["shm_devs"].is_array())
+    for (const auto& d : j["shm_devs"])
+      if (d.is_number_unsigned()) c.shm_devs.push_back(d.get<uint32_t>());
+  return c;
 }
 
 nlohmann::json Registration::to_json() const {

@@ -25,8 +25,9 @@ struct ContainerInfo {
   uint64_t pid_start_time = 0;
   uint64_t created_ns = 0;         // CLOCK_REALTIME_COARSE: files changed from here on are drift
   std::vector<uint32_t> shm_devs;  // kernel dev_t of the container's /dev/shm
-  std::string state_root;          // the runtime's --root
+  // The registry file's content: these fields plus "spec".
   nlohmann::json to_json(const Spec& spec) const;
+  static ContainerInfo from_json(const nlohmann::json& j);
 };
 
 // What a container put into the maps, kept in its state so delete removes exactly that.

@@ -17,15 +17,6 @@ namespace {
 
 using guard::Mode;
 
-std::string guard_binary() {
-  if (const char* v = std::getenv("VEIL_GUARD_BIN"); v && *v) return v;
-  std::string next = self_dir() + "/veil-guard";
-  if (::access(next.c_str(), X_OK) == 0) return next;
-  for (const char* p : {"/usr/local/bin/veil-guard", "/usr/bin/veil-guard"})
-    if (::access(p, X_OK) == 0) return p;
-  return next;
-}
-
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   const std::string prefix = "veil-guard: ";
@@ -90,7 +81,7 @@ Result<std::optional<GuardPlan>> plan_guard(const oci::Spec& spec, bool oci_noti
   const std::string& ref = it->second;
   GuardPlan p;
   p.inst = guard::Instance::from_env();
-  std::string bin = guard_binary();
+  std::string bin = guard::guard_binary();
   auto c = run_capture({bin, "--dir", p.inst.run_dir, "--bpffs", p.inst.bpffs, "--policy-dir",
                         p.inst.policy_dir, "prepare", "--policy", ref});
   if (!c)

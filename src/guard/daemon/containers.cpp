@@ -17,12 +17,8 @@ Result<Container*> Containers::load(uint64_t cgid) {
   if (!j.is_object())
     return fail("registry file for cgroup " + std::to_string(cgid) + ": malformed");
   Container c;
-  c.id = j.value("id", std::string());
+  static_cast<ContainerInfo&>(c) = ContainerInfo::from_json(j);
   c.cgroup_id = cgid;
-  c.pid = j.value("pid", 0);
-  c.pid_start_time = j.value("pid_start_time", uint64_t{0});
-  c.created_ns = j.value("created_ns", uint64_t{0});
-  if (j.contains("shm_devs")) c.shm_devs = j["shm_devs"].get<std::vector<uint32_t>>();
   c.spec = VEIL_TRY(Spec::from_json(j.value("spec", nlohmann::json())));
   auto it = by_cgroup_.find(cgid);
   if (it != by_cgroup_.end()) {

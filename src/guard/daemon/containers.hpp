@@ -12,17 +12,12 @@
 
 #include "base/error.hpp"
 #include "guard/instance.hpp"
+#include "guard/registry.hpp"
 #include "guard/spec.hpp"
 
 namespace veil::guard {
 
-struct Container {
-  std::string id;
-  uint64_t cgroup_id = 0;
-  pid_t pid = 0;
-  uint64_t pid_start_time = 0;
-  uint64_t created_ns = 0;
-  std::vector<uint32_t> shm_devs;
+struct Container : ContainerInfo {
   Spec spec;
   std::vector<int> notify_fds;  // seccomp notify fds the daemon answers for this container
   bool marked = false;          // fanotify marks placed on its mounts

@@ -17,6 +17,7 @@
 #include "guard/bpf/guard_abi.h"
 #include "guard/daemon/event_format.hpp"
 #include "guard/landlock_plan.hpp"
+#include "linux/mountinfo.hpp"
 
 namespace veil::guard {
 namespace {
@@ -64,36 +65,20 @@ Result<> ExecGate::mark(Container& c) {
   auto mi = VEIL_TRY(read_file(base + "/mountinfo"));
   Fd root(::open((base + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return fail_errno("guard: open " + base + "/root");
-  std::vector<std::vector<std::string>> mounts;
-  std::istringstream in(mi);
-  std::string line;
+  auto mounts = mountinfo::parse(mi);
   std::string dev_sb;  // major:minor of the filesystem mounted on /dev
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::vector<std::string> fields;
-    std::string x;
-    while (f >> x) fields.push_back(x);
-    if (fields.size() < 7) continue;
-    if (fields[4] == "/dev") dev_sb = fields[2];
-    mounts.push_back(std::move(fields));
-  }
+  for (const auto& m : mounts)
+    if (m.mountpoint == "/dev") dev_sb = m.dev;
   int marked = 0;
-  for (const auto& fields : mounts) {
-    size_t dash = 0;
-    for (size_t i = 6; i < fields.size(); ++i)
-      if (fields[i] == "-") {
-        dash = i;
-        break;
-      }
-    if (dash == 0 || dash + 1 >= fields.size()) continue;
-    if (skip_fstype(fields[dash + 1])) continue;
-    std::string mp = fields[4];
+  for (const auto& m : mounts) {
+    if (skip_fstype(m.fstype)) continue;
+    const std::string& mp = m.mountpoint;
     // Nothing runs from a noexec mount. /dev holds device nodes whose reads and writes
     // (/dev/null, /dev/zero, /dev/urandom) are hot, and a mark on any mount of its filesystem
     // (masked paths are binds of /dev/null) makes the kernel check every access to it; a program
     // dropped into /dev is still killed at exec by the BPF side.
-    if (("," + fields[5] + ",").find(",noexec,") != std::string::npos) continue;
-    if (!dev_sb.empty() && fields[2] == dev_sb) continue;
+    if (m.has_option("noexec")) continue;
+    if (!dev_sb.empty() && m.dev == dev_sb) continue;
     std::string rel = mp == "/" ? "." : mp.substr(1);
     // The container has not started: nothing in it can race these lookups.
     if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM, root.get(),

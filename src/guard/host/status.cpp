@@ -139,13 +139,7 @@ std::string status_text(const nlohmann::json& s) {
 
 Result<> reregister_all(const Instance& inst) {
   for (const auto& r : registry(inst)) {
-    ContainerInfo c;
-    c.id = r.value("id", std::string());
-    c.cgroup_id = r.value("cgroup_id", uint64_t{0});
-    c.pid = r.value("pid", 0);
-    c.pid_start_time = r.value("pid_start_time", uint64_t{0});
-    c.created_ns = r.value("created_ns", uint64_t{0});
-    if (r.contains("shm_devs")) c.shm_devs = r["shm_devs"].get<std::vector<uint32_t>>();
+    ContainerInfo c = ContainerInfo::from_json(r);
     if (!linux_proc::alive(c.pid, c.pid_start_time)) continue;
     auto spec = Spec::from_json(r.value("spec", nlohmann::json()));
     if (!spec) continue;
