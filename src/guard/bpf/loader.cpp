@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -186,6 +187,13 @@ std::string mechs_string(uint32_t m) {
 Result<LoadResult> load(const Instance& inst, bool replace) {
   libbpf_set_print(libbpf_print);
   VEIL_CHECK(ensure_bpffs(inst.bpffs));
+  // Two first guarded creates (or a create and the daemon) may race to load: one loads, the
+  // other then finds the pins.
+  VEIL_CHECK(mkdir_all(inst.run_dir, 0700));
+  Fd lock(::open((inst.run_dir + "/load.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock) return fail_errno("guard: open " + inst.run_dir + "/load.lock");
+  while (::flock(lock.get(), LOCK_EX) != 0)
+    if (errno != EINTR) return fail_errno("guard: lock " + inst.run_dir + "/load.lock");
   LoadResult res;
   if (!replace) {
     if (auto m = loaded_mechanisms(inst)) {

@@ -25,6 +25,7 @@
 #include "guard/daemon/exec_gate.hpp"
 #include "guard/daemon/sink.hpp"
 #include "guard/daemon/syscall_gate.hpp"
+#include "guard/host/status.hpp"
 #include "guard/registry.hpp"
 #include "linux/bpf_sys.hpp"
 #include "linux/proc.hpp"
@@ -274,6 +275,8 @@ Result<> run_daemon(const Instance& inst, const DaemonOptions& opts) {
   // The BPF side: load once per host (idempotent), then read its ring buffer.
   auto loaded = load(inst, false);
   if (loaded) {
+    if (!loaded->reused)
+      if (auto r = reregister_all(inst); !r) log::warn("guard: " + r.error().str());
     d.open_bpf();
     if (!d.rb) return fail("open the guard's ring buffer", errno);
     log::info("guard: BPF " + mechs_string(loaded->mechs));

@@ -69,6 +69,9 @@ Result<nlohmann::json> prepare_output(const Instance& inst, const Spec& spec, bo
     out["bpf_error"] = r.error().str();
     return out;
   }
+  // Replaced programs of another version: the running containers' entries went with the old
+  // maps; write them back from the registry.
+  if (!r->reused) (void)reregister_all(inst);
   out["mechs"] = r->mechs;
   return out;
 }

@@ -113,6 +113,23 @@ TEST_F(GuardRules, RestartedDaemonGuardsRunningContainersAgain) {
   veil({"delete", "--force", id});
 }
 
+TEST_F(GuardRules, ReloadingTheProgramsKeepsRunningContainersGuarded) {
+  auto& env = GuardEnv::get();
+  std::string id = unique_id("reload");
+  GuardBundle b({"sleep", "60"}, "default");
+  ASSERT_EQ(veil({"run", "--detach", "--bundle", b.dir(), id}).code, 0);
+  env.stop_daemon();  // only the kernel side now
+  Cmd reload = env.guard({"load", "--replace"});
+  ASSERT_EQ(reload.code, 0) << reload.err;
+  Cmd c = veil(
+      {"exec", id, "sh", "-c", "cp /bin/busybox /tmp/busybox; /tmp/busybox echo RAN; echo rc=$?"});
+  env.start_daemon();
+  // New maps, same container: the registry put its policy back, so the exec is killed.
+  EXPECT_EQ(c.out.find("RAN\n"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("rc=137"), std::string::npos) << c.out << c.err;
+  veil({"delete", "--force", id});
+}
+
 TEST_F(GuardRules, MemfdNoexecIsSetInTheContainersPidNamespaceOnly) {
   auto& env = GuardEnv::get();
   std::string policy =
