@@ -70,12 +70,13 @@ ContainerInfo ContainerInfo::from_json(const nlohmann::json& j) {
 }
 
 nlohmann::json Registration::to_json() const {
-  return {{"cgroup_id", cgroup_id}, {"names", names}};
+  return {{"cgroup_id", cgroup_id}, {"names", names}, {"approved", approved}};
 }
 
 Registration Registration::from_json(const nlohmann::json& j) {
   Registration r;
   r.cgroup_id = j.value("cgroup_id", uint64_t{0});
+  r.approved = j.value("approved", false);
   if (j.contains("names") && j["names"].is_array())
     for (const auto& n : j["names"])
       if (n.is_string()) r.names.push_back(n.get<std::string>());
@@ -140,6 +141,7 @@ Result<Registration> register_container(const Instance& inst, const Spec& spec,
                                         const ContainerInfo& c) {
   Registration reg;
   reg.cgroup_id = c.cgroup_id;
+  reg.approved = spec.exec_rules != Mode::off && !spec.exec_allow.empty();
   VEIL_CHECK(mkdir_all(inst.registry_dir(), 0700));
   // The registry file first: a daemon that sees an event for this cgroup can name it.
   VEIL_CHECK(write_file_atomic(inst.registry_file(c.cgroup_id), c.to_json(spec).dump(), 0600));
@@ -173,6 +175,21 @@ Result<> unregister_container(const Instance& inst, const Registration& r) {
     for (const auto& n : r.names) {
       vg_name_key k = name_key(r.cgroup_id, n);
       if (auto d = bpf_sys::map_delete(names->get(), &k); !d && res) res = d;
+    }
+  }
+  if (r.approved) {
+    // The inodes the daemon approved for this container (keys start with its cgroup id).
+    if (auto approved = bpf_sys::obj_get(inst.pin("approved"))) {
+      std::vector<vg_inode_key> mine;
+      vg_inode_key k{}, next{};
+      const void* cur = nullptr;
+      while (auto more = bpf_sys::map_next_key(approved->get(), cur, &next)) {
+        if (!*more) break;
+        if (next.cgroup_id == r.cgroup_id) mine.push_back(next);
+        k = next;
+        cur = &k;
+      }
+      for (const auto& key : mine) (void)bpf_sys::map_delete(approved->get(), &key);
     }
   }
   ::unlink(inst.registry_file(r.cgroup_id).c_str());

@@ -34,6 +34,7 @@ struct ContainerInfo {
 struct Registration {
   uint64_t cgroup_id = 0;
   std::vector<std::string> names;  // keys added to the names map
+  bool approved = false;           // exec allow list: the daemon adds inodes to `approved`
   nlohmann::json to_json() const;
   static Registration from_json(const nlohmann::json& j);
 };

@@ -64,4 +64,17 @@ Result<bool> map_lookup(int map_fd, const void* key, void* value) {
   return true;
 }
 
+Result<bool> map_next_key(int map_fd, const void* key, void* next_key) {
+  union bpf_attr a;
+  std::memset(&a, 0, sizeof(a));
+  a.map_fd = static_cast<uint32_t>(map_fd);
+  a.key = ptr(key);
+  a.next_key = ptr(next_key);
+  if (sys_bpf(BPF_MAP_GET_NEXT_KEY, &a) != 0) {
+    if (errno == ENOENT) return false;
+    return fail_errno("iterate BPF map");
+  }
+  return true;
+}
+
 }  // namespace veil::bpf_sys

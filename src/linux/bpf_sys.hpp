@@ -18,5 +18,7 @@ Result<> map_update(int map_fd, const void* key, const void* value);
 Result<> map_delete(int map_fd, const void* key);
 // BPF_MAP_LOOKUP_ELEM; false when the key is absent.
 Result<bool> map_lookup(int map_fd, const void* key, void* value);
+// BPF_MAP_GET_NEXT_KEY (key null: the first); false after the last key.
+Result<bool> map_next_key(int map_fd, const void* key, void* next_key);
 
 }  // namespace veil::bpf_sys

@@ -78,7 +78,12 @@ TEST_F(GuardRules, ExecAllowListWithTheKernelBackstop) {
   EXPECT_EQ(evs[0].value("mechanism", ""), "fanotify:FAN_OPEN_EXEC_PERM");
   EXPECT_EQ(evs[1].value("mechanism", ""), "bpf:tp_btf/sched_process_exec");
   EXPECT_EQ(evs[1].value("detail", ""), "not on the exec allow list");
+  Cmd before = run({"bpftool", "map", "dump", "pinned", env.bpffs + "/approved"});
+  EXPECT_NE(before.out.find("\"key\""), std::string::npos) << before.out;
   veil({"delete", "--force", id});
+  // The approvals were the container's: delete removes them with the rest.
+  Cmd after = run({"bpftool", "map", "dump", "pinned", env.bpffs + "/approved"});
+  EXPECT_EQ(after.out.find("\"key\""), std::string::npos) << after.out;
 }
 
 TEST_F(GuardRules, ExecRulesNeedTheDaemon) {
