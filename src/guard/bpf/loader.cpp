@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/fd.hpp"
@@ -196,12 +197,18 @@ Result<LoadResult> load(const Instance& inst, bool replace) {
   }
   VEIL_CHECK(unload(inst));
   VEIL_CHECK(ensure_bpffs(inst.bpffs));
-  auto lsm = load_set(inst, true);
-  if (lsm) {
-    res.mechs = *lsm;
-    return res;
+  // VEIL_GUARD_NO_LSM: the fallback set even where BPF LSM works (to compare the two, and how the
+  // VM test runs the fallback programs on a kernel with BPF LSM).
+  if (std::getenv("VEIL_GUARD_NO_LSM")) {
+    res.lsm_refusal = "VEIL_GUARD_NO_LSM is set";
+  } else {
+    auto lsm = load_set(inst, true);
+    if (lsm) {
+      res.mechs = *lsm;
+      return res;
+    }
+    res.lsm_refusal = lsm.error().str();
   }
-  res.lsm_refusal = lsm.error().str();
   res.mechs = VEIL_TRY(load_set(inst, false));
   return res;
 }
