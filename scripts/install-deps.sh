@@ -10,6 +10,7 @@ packages=(
   libssl-dev libsqlite3-dev libcpp-httplib-dev libyaml-cpp-dev swtpm swtpm-tools tpm2-tools libtss2-dev
   containerd podman
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  qemu-system-x86 cpio lz4 xz-utils zstd
 )
 
 missing=()

@@ -5,11 +5,16 @@
  * enforcement continues while the daemon is down (events wait in the ring buffer).
  *
  * Two sets of programs; the loader picks one by probing:
- *   - BPF LSM (block before the action): bprm_check_security, socket_connect, file_mprotect,
- *     mmap_file. Needs a kernel booted with bpf in its LSM list.
+ *   - BPF LSM (block before the action): bprm_check_security, file_mprotect, mmap_file. Needs a
+ *     kernel booted with bpf in its LSM list. The exec tracepoint is attached too, for what needs
+ *     the new program's argv (netcat/socat patterns), which the LSM hook cannot read yet.
  *   - fallback: tp_btf/sched_process_exec + bpf_send_signal(SIGKILL) (the new program is killed
- *     before its first instruction), cgroup/connect4|6 and sendmsg4|6 on the cgroup v2 root
- *     (refuse with EPERM). W^X then comes from seccomp in the container (src/guard/seccomp). */
+ *     before its first instruction) decides every exec. W^X then comes from seccomp in the
+ *     container (src/guard/seccomp).
+ * Egress in both: cgroup/connect4|6 and sendmsg4|6 on the cgroup v2 root (refuse with EPERM).
+ * They see every way to reach an address — connect(2), the implicit connect of TCP Fast Open's
+ * sendto(MSG_FASTOPEN) and unconnected UDP sendmsg — where lsm/socket_connect sees connect(2)
+ * only (the VM test, tests/guard_vm, showed Fast Open and UDP sendto passing it). */
 #define __VEIL_BPF__
 // clang-format off: vmlinux.h must come first, it defines the types the others use.
 #include "vmlinux.h"
@@ -332,6 +337,16 @@ static __always_inline void program_name(const char* exe, char* out) {
   }
 }
 
+/* Which exec checks a hook makes (on_exec). With BPF LSM, bprm_check_security makes all but the
+ * argv ones before the exec, and the tracepoint after it only what needed the new argv. */
+#define CHK_INODE 1u       /* fileless, drift, exec allow list: the file being executed */
+#define CHK_STDIO 2u       /* an interpreter (by file name or argv[0]) with a socket as stdio */
+#define CHK_STDIO_ARGV0 4u /* the same, for an interpreter named by argv[0] only */
+#define CHK_ARGV 8u        /* netcat/socat arguments that run a program */
+#define CHK_ALL (CHK_INODE | CHK_STDIO | CHK_ARGV)
+#define CHK_LSM (CHK_INODE | CHK_STDIO)
+#define CHK_AFTER_LSM (CHK_STDIO_ARGV0 | CHK_ARGV)
+
 /* Exec verdicts are packed into one scalar, rule | detail << 8 (0 = allow), and computed by
  * global functions: the verifier checks each of them once, on its own, instead of once per path
  * through the caller (inlined, the combination of checks exceeds its budget). Kernel pointers
@@ -393,17 +408,20 @@ static __always_inline __u32 name_kind(__u64 cgid, const char* path) {
 /* Names come from the executable's path and from argv[0]: multi-call binaries (busybox) pick
  * their applet by argv[0], and a renamed copy still has its path. */
 __noinline int vg_reverse_shell_check(struct vg_policy* pol, __u64 cgid, __u64 task,
-                                      struct vg_event* e, int argv_ready) {
+                                      struct vg_event* e, __u32 checks) {
   if (!pol || !e || !(pol->enabled & VG_F_REVERSE_SHELL)) return 0;
+  int argv_ready = (checks & (CHK_STDIO_ARGV0 | CHK_ARGV)) != 0;
   __u32 k1 = name_kind(cgid, e->exe);
   __u32 k2 = argv_ready && e->argv_len > 0 ? name_kind(cgid, e->argv) : 0;
   struct task_struct* t = (void*)task;
-  if (k1 == VG_NAME_INTERP || k2 == VG_NAME_INTERP) {
+  int interp = (checks & CHK_STDIO) && (k1 == VG_NAME_INTERP || k2 == VG_NAME_INTERP);
+  if ((checks & CHK_STDIO_ARGV0) && k1 != VG_NAME_INTERP && k2 == VG_NAME_INTERP) interp = 1;
+  if (interp) {
     if (stdio_is_socket(t)) return VERDICT(VG_RULE_REVERSE_SHELL, VG_D_STDIO_SOCKET);
     if (stdio_is_socket(BPF_CORE_READ(t, real_parent)))
       return VERDICT(VG_RULE_REVERSE_SHELL, VG_D_PARENT_SOCKET);
   }
-  if (!argv_ready) return 0;
+  if (!(checks & CHK_ARGV)) return 0;
   __u32 k = (k1 == VG_NAME_NETCAT || k1 == VG_NAME_SOCAT) ? k1 : k2;
   if ((k == VG_NAME_NETCAT || k == VG_NAME_SOCAT) && scan_args(e->argv, e->argv_len, k))
     return VERDICT(VG_RULE_REVERSE_SHELL, k == VG_NAME_SOCAT ? VG_D_SOCAT_EXEC : VG_D_NETCAT_EXEC);
@@ -426,14 +444,17 @@ __noinline int vg_allowlist_check(struct vg_policy* pol, __u64 cgid, __u64 file)
   return 0;
 }
 
-/* Every exec decision, shared by the tracepoint and the LSM hook. `e` has exe (and argv when
- * argv_ready) filled in. */
+/* The exec decisions `checks` asks for, shared by the tracepoint and the LSM hook. `e` has exe
+ * (and argv for the argv checks) filled in. */
 static __always_inline int check_exec(struct vg_policy* pol, __u64 cgid, __u64 task, __u64 file,
-                                      struct vg_event* e, int argv_ready) {
-  int v = vg_fileless_check(pol, file);
-  if (!v) v = vg_drift_check(pol, file);
-  if (!v) v = vg_reverse_shell_check(pol, cgid, task, e, argv_ready);
-  if (!v) v = vg_allowlist_check(pol, cgid, file);
+                                      struct vg_event* e, __u32 checks) {
+  int v = 0;
+  if (checks & CHK_INODE) {
+    v = vg_fileless_check(pol, file);
+    if (!v) v = vg_drift_check(pol, file);
+  }
+  if (!v) v = vg_reverse_shell_check(pol, cgid, task, e, checks);
+  if (!v && (checks & CHK_INODE)) v = vg_allowlist_check(pol, cgid, file);
   return v;
 }
 
@@ -458,7 +479,7 @@ static __always_inline void emit(struct vg_event* e, struct vg_policy* pol) {
 }
 
 /* Shared by both exec hooks: returns 1 when the exec must be stopped. */
-static __always_inline int on_exec(struct linux_binprm* bprm, __u16 mech, int argv_available) {
+static __always_inline int on_exec(struct linux_binprm* bprm, __u16 mech, __u32 checks) {
   __u64 cgid = 0;
   struct vg_policy* pol = find_policy(&cgid);
   if (!pol) return 0;
@@ -468,9 +489,9 @@ static __always_inline int on_exec(struct linux_binprm* bprm, __u16 mech, int ar
   e->family = 0;
   e->port = 0;
   bpf_probe_read_kernel_str(e->exe, sizeof(e->exe), BPF_CORE_READ(bprm, filename));
-  if (argv_available) read_argv(e);
+  if (checks & (CHK_STDIO_ARGV0 | CHK_ARGV)) read_argv(e);
   __u64 task = bpf_get_current_task();
-  int v = check_exec(pol, cgid, task, (__u64)BPF_CORE_READ(bprm, file), e, argv_available);
+  int v = check_exec(pol, cgid, task, (__u64)BPF_CORE_READ(bprm, file), e, checks);
   if (!v) return 0;
   __u32 rule = v & 0xff;
   int enforce = (pol->enforce & rule_flag(rule)) != 0;
@@ -483,9 +504,16 @@ static __always_inline int on_exec(struct linux_binprm* bprm, __u16 mech, int ar
   return enforce;
 }
 
+/* Whether the loader attached lsm/bprm_check_security (meta[VG_META_MECHS]). */
+static __always_inline int lsm_exec_attached(void) {
+  __u32 key = VG_META_MECHS;
+  __u32* m = bpf_map_lookup_elem(&meta, &key);
+  return m && (*m & VG_MECHS_LSM_EXEC);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vg_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
-  if (on_exec(bprm, VG_MECH_TP_EXEC, 1)) {
+  if (on_exec(bprm, VG_MECH_TP_EXEC, lsm_exec_attached() ? CHK_AFTER_LSM : CHK_ALL)) {
     /* Delivered on the way back to user space: before the new program's first instruction. */
     bpf_send_signal(SIGKILL);
     count(VG_STAT_KILLED);
@@ -496,9 +524,8 @@ int BPF_PROG(vg_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm*
 SEC("lsm/bprm_check_security")
 int BPF_PROG(vg_lsm_exec, struct linux_binprm* bprm, int ret) {
   if (ret) return ret;
-  /* The new argv is not in a mm yet: netcat/socat patterns are decided on the name only by the
-   * tracepoint; here they are left to run (argv_available = 0). */
-  return on_exec(bprm, VG_MECH_LSM_BPRM, 0) ? -EPERM : 0;
+  /* The new argv is not in current's mm yet: the tracepoint decides what needs it. */
+  return on_exec(bprm, VG_MECH_LSM_BPRM, CHK_LSM) ? -EPERM : 0;
 }
 
 /* ---- egress ---- */
@@ -611,31 +638,6 @@ int vg_sendmsg4(struct bpf_sock_addr* ctx) {
 SEC("cgroup/sendmsg6")
 int vg_sendmsg6(struct bpf_sock_addr* ctx) {
   return egress6(ctx, VG_MECH_SENDMSG6);
-}
-
-SEC("lsm/socket_connect")
-int BPF_PROG(vg_lsm_connect, struct socket* sock, struct sockaddr* address, int addrlen, int ret) {
-  if (ret) return ret;
-  __u16 family = BPF_CORE_READ(address, sa_family);
-  __u8 proto = BPF_CORE_READ(sock, sk, sk_protocol);
-  __u8 addr[16] = {};
-  if (family == AF_INET) {
-    struct sockaddr_in* in = (void*)address;
-    __u32 ip = BPF_CORE_READ(in, sin_addr.s_addr);
-    __builtin_memcpy(addr, &ip, 4);
-    return egress(AF_INET, addr, bpf_ntohs(BPF_CORE_READ(in, sin_port)), proto, VG_MECH_LSM_CONNECT)
-               ? 0
-               : -EPERM;
-  }
-  if (family == AF_INET6) {
-    struct sockaddr_in6* in6 = (void*)address;
-    bpf_probe_read_kernel(addr, 16, &in6->sin6_addr);
-    return egress(AF_INET6, addr, bpf_ntohs(BPF_CORE_READ(in6, sin6_port)), proto,
-                  VG_MECH_LSM_CONNECT)
-               ? 0
-               : -EPERM;
-  }
-  return 0;
 }
 
 /* ---- W^X (LSM only; without it seccomp in the container does this) ---- */

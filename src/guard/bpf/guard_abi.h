@@ -57,7 +57,7 @@ enum vg_mech {
   VG_MECH_CONNECT6 = 4,
   VG_MECH_SENDMSG4 = 5,
   VG_MECH_SENDMSG6 = 6,
-  VG_MECH_LSM_CONNECT = 7, /* lsm/socket_connect */
+  VG_MECH_LSM_CONNECT = 7, /* lsm/socket_connect: no longer attached (cgroup/connect4|6) */
   VG_MECH_LSM_MPROTECT = 8,
   VG_MECH_LSM_MMAP = 9,
 };
@@ -113,11 +113,12 @@ struct vg_inode_key {
   __s64 ctime_sec;
 };
 
-/* meta[VG_META_MECHS]: which program set the loader attached (bits). */
+/* meta[VG_META_MECHS]: which program set the loader attached (bits). The exec tracepoint reads
+ * VG_MECHS_LSM_EXEC: with the LSM hook attached it only makes the checks that need argv. */
 #define VG_META_ABI 0
 #define VG_META_MECHS 1
 #define VG_MECHS_LSM_EXEC (1u << 0)
-#define VG_MECHS_LSM_NET (1u << 1)
+#define VG_MECHS_LSM_NET (1u << 1) /* no longer set: egress is VG_MECHS_CGROUP_NET in both */
 #define VG_MECHS_LSM_WX (1u << 2)
 #define VG_MECHS_TP_EXEC (1u << 3)
 #define VG_MECHS_CGROUP_NET (1u << 4)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/fd.hpp"
@@ -26,6 +27,7 @@ namespace veil::guard {
 namespace {
 
 const char* const kMaps[] = {"policies", "names", "approved", "events", "stats", "meta"};
+// link_lsm_connect: pinned by earlier versions (lsm/socket_connect), removed on unload.
 const char* const kLinks[] = {"link_exec",        "link_connect4",     "link_connect6",
                               "link_sendmsg4",    "link_sendmsg6",     "link_lsm_exec",
                               "link_lsm_connect", "link_lsm_mprotect", "link_lsm_mmap"};
@@ -59,16 +61,12 @@ Result<std::string> cgroup2_root() {
       "(mount cgroup2, e.g. a hybrid layout at /sys/fs/cgroup/unified)");
 }
 
+// Both sets have the exec tracepoint (with BPF LSM only for the checks that need the new argv)
+// and the cgroup socket programs (egress); the LSM set adds the exec and W^X hooks.
 void set_lsm_autoload(guard_bpf* s, bool lsm) {
   bpf_program__set_autoload(s->progs.vg_lsm_exec, lsm);
-  bpf_program__set_autoload(s->progs.vg_lsm_connect, lsm);
   bpf_program__set_autoload(s->progs.vg_lsm_mprotect, lsm);
   bpf_program__set_autoload(s->progs.vg_lsm_mmap, lsm);
-  bpf_program__set_autoload(s->progs.vg_exec, !lsm);
-  bpf_program__set_autoload(s->progs.vg_connect4, !lsm);
-  bpf_program__set_autoload(s->progs.vg_connect6, !lsm);
-  bpf_program__set_autoload(s->progs.vg_sendmsg4, !lsm);
-  bpf_program__set_autoload(s->progs.vg_sendmsg6, !lsm);
 }
 
 struct Skel {
@@ -118,10 +116,6 @@ Result<uint32_t> load_set(const Instance& inst, bool lsm) {
                       "lsm/bprm_check_security", VG_MECHS_LSM_EXEC);
         !r)
       return cleanup(r.error());
-    if (auto r = link(bpf_program__attach_lsm(k.s->progs.vg_lsm_connect), "link_lsm_connect",
-                      "lsm/socket_connect", VG_MECHS_LSM_NET);
-        !r)
-      return cleanup(r.error());
     if (auto r = link(bpf_program__attach_lsm(k.s->progs.vg_lsm_mprotect), "link_lsm_mprotect",
                       "lsm/file_mprotect", VG_MECHS_LSM_WX);
         !r)
@@ -130,11 +124,12 @@ Result<uint32_t> load_set(const Instance& inst, bool lsm) {
                       "lsm/mmap_file", 0);
         !r)
       return cleanup(r.error());
-  } else {
-    if (auto r = link(bpf_program__attach(k.s->progs.vg_exec), "link_exec",
-                      "tp_btf/sched_process_exec", VG_MECHS_TP_EXEC);
-        !r)
-      return cleanup(r.error());
+  }
+  if (auto r = link(bpf_program__attach(k.s->progs.vg_exec), "link_exec",
+                    "tp_btf/sched_process_exec", VG_MECHS_TP_EXEC);
+      !r)
+    return cleanup(r.error());
+  {
     auto root = cgroup2_root();
     if (!root) return cleanup(root.error());
     Fd cg(::open(root->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -204,12 +199,18 @@ Result<LoadResult> load(const Instance& inst, bool replace) {
   }
   VEIL_CHECK(unload(inst));
   VEIL_CHECK(ensure_bpffs(inst.bpffs));
-  auto lsm = load_set(inst, true);
-  if (lsm) {
-    res.mechs = *lsm;
-    return res;
+  // VEIL_GUARD_NO_LSM: the fallback set even where BPF LSM works (to compare the two, and how the
+  // VM test runs the fallback programs on a kernel with BPF LSM).
+  if (std::getenv("VEIL_GUARD_NO_LSM")) {
+    res.lsm_refusal = "VEIL_GUARD_NO_LSM is set";
+  } else {
+    auto lsm = load_set(inst, true);
+    if (lsm) {
+      res.mechs = *lsm;
+      return res;
+    }
+    res.lsm_refusal = lsm.error().str();
   }
-  res.lsm_refusal = lsm.error().str();
   res.mechs = VEIL_TRY(load_set(inst, false));
   return res;
 }

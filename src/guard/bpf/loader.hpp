@@ -1,6 +1,7 @@
 // Loads the guard's BPF programs once per host (libbpf skeleton built at compile time), pins
 // maps and links in bpffs, and records in the `meta` map which program set is attached:
-// BPF LSM where the kernel allows it, otherwise the tracepoint + cgroup socket programs.
+// BPF LSM where the kernel allows it (VEIL_GUARD_NO_LSM: never), otherwise the exec tracepoint
+// alone; the cgroup socket programs (egress) in both.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,7 @@ Result<LoadResult> load(const Instance& inst, bool replace);
 // Detaches everything this instance pinned and removes the pins.
 Result<> unload(const Instance& inst);
 
-// Human-readable mechanism bits: "lsm:exec,lsm:net,tp_btf:exec,cgroup:net".
+// Human-readable mechanism bits: "lsm:exec,lsm:wx,tp_btf:exec,cgroup:net".
 std::string mechs_string(uint32_t mechs);
 
 }  // namespace veil::guard

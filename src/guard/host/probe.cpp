@@ -129,9 +129,11 @@ std::string probe_table(const Probe& p) {
   };
   if (lsm) {
     row("reverse_shell", "bpf lsm/bprm_check_security", "blocks before (exec fails: EPERM)");
+    row("", "bpf tp_btf/sched_process_exec: netcat/socat arguments (need the new argv)", kill);
     row("fileless_exec", "bpf lsm/bprm_check_security", "blocks before");
     row("drift", "bpf lsm/bprm_check_security", "blocks before");
-    row("egress", "bpf lsm/socket_connect", "blocks before (connect fails: EPERM)");
+    row("egress", "bpf cgroup/connect4|6 + sendmsg4|6 on the cgroup v2 root",
+        "blocks before (connect fails: EPERM)");
     row("wx_memory", "bpf lsm/file_mprotect + lsm/mmap_file", "blocks before (EACCES)");
   } else {
     row("reverse_shell", tp ? "bpf tp_btf/sched_process_exec + bpf_send_signal(SIGKILL)" : "none",
