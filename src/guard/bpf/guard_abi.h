@@ -117,6 +117,7 @@ struct vg_inode_key {
  * VG_MECHS_LSM_EXEC: with the LSM hook attached it only makes the checks that need argv. */
 #define VG_META_ABI 0
 #define VG_META_MECHS 1
+#define VG_META_BUILD 2 /* 32-bit hash of the BPF object: another build is reloaded */
 #define VG_MECHS_LSM_EXEC (1u << 0)
 #define VG_MECHS_LSM_NET (1u << 1) /* no longer set: egress is VG_MECHS_CGROUP_NET in both */
 #define VG_MECHS_LSM_WX (1u << 2)

@@ -84,6 +84,26 @@ Result<> attach_pin(bpf_link* link, const std::string& pin, const char* what) {
   return {};
 }
 
+// FNV-1a over the embedded BPF object: tells this build's programs from another's with the same
+// ABI.
+uint32_t object_hash() {
+  size_t n = 0;
+  auto* p = static_cast<const unsigned char*>(guard_bpf__elf_bytes(&n));
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 16777619u;
+  return h ? h : 1;
+}
+
+// The build hash of the pinned programs (0 when unknown).
+uint32_t pinned_build(const Instance& inst) {
+  int fd = bpf_obj_get(inst.pin("meta").c_str());
+  if (fd < 0) return 0;
+  uint32_t key = VG_META_BUILD, val = 0;
+  bpf_map_lookup_elem(fd, &key, &val);
+  ::close(fd);
+  return val;
+}
+
 // Loads one program set; on success everything is attached and pinned.
 Result<uint32_t> load_set(const Instance& inst, bool lsm) {
   Skel k;
@@ -161,6 +181,9 @@ Result<uint32_t> load_set(const Instance& inst, bool lsm) {
   bpf_map_update_elem(meta, &key, &val, BPF_ANY);
   key = VG_META_MECHS;
   bpf_map_update_elem(meta, &key, &mechs, BPF_ANY);
+  key = VG_META_BUILD;
+  val = object_hash();
+  bpf_map_update_elem(meta, &key, &val, BPF_ANY);
   return mechs;
 }
 
@@ -191,7 +214,9 @@ Result<LoadResult> load(const Instance& inst, bool replace) {
     if (errno != EINTR) return fail_errno("guard: lock " + inst.run_dir + "/load.lock");
   LoadResult res;
   if (!replace) {
-    if (auto m = loaded_mechanisms(inst)) {
+    // Reused only when it is this very build; an older veil-guard's programs (same maps, other
+    // code) are replaced, and the caller writes the running containers back.
+    if (auto m = loaded_mechanisms(inst); m && pinned_build(inst) == object_hash()) {
       res.mechs = *m;
       res.reused = true;
       return res;

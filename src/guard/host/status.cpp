@@ -56,12 +56,11 @@ Result<nlohmann::json> prepare_output(const Instance& inst, const Spec& spec, bo
     out["bpf_error"] = "VEIL_GUARD_NO_BPF is set";
     return out;
   }
-  if (auto m = loaded_mechanisms(inst)) {
-    out["mechs"] = *m;
-    return out;
-  }
   if (!do_load) {
-    out["bpf_error"] = "not loaded (--no-load)";
+    if (auto m = loaded_mechanisms(inst))
+      out["mechs"] = *m;
+    else
+      out["bpf_error"] = "not loaded (--no-load)";
     return out;
   }
   auto r = load(inst, false);

@@ -135,6 +135,30 @@ TEST_F(GuardRules, ReloadingTheProgramsKeepsRunningContainersGuarded) {
   veil({"delete", "--force", id});
 }
 
+TEST_F(GuardRules, AnotherBuildsProgramsAreReplacedAtTheNextCreate) {
+  auto& env = GuardEnv::get();
+  std::string id = unique_id("upgrade");
+  GuardBundle b({"sleep", "60"}, "default");
+  ASSERT_EQ(veil({"run", "--detach", "--bundle", b.dir(), id}).code, 0);
+  env.stop_daemon();
+  // Pretend the pinned programs came from another veil-guard build (meta[2] is its hash).
+  Cmd fake = run({"bpftool", "map", "update", "pinned", env.bpffs + "/meta", "key", "2", "0", "0",
+                  "0", "value", "1", "0", "0", "0"});
+  ASSERT_EQ(fake.code, 0) << fake.err;
+  GuardBundle b2({"true"}, "default");
+  Cmd second = veil({"run", "--bundle", b2.dir(), id + "-2"});  // its prepare reloads
+  EXPECT_EQ(second.code, 0) << second.err;
+  Cmd meta =
+      run({"bpftool", "map", "lookup", "pinned", env.bpffs + "/meta", "key", "2", "0", "0", "0"});
+  EXPECT_EQ(meta.out.find("\"value\": 1\n"), std::string::npos) << meta.out;
+  // The first container was written back into the new maps: still guarded.
+  Cmd c = veil(
+      {"exec", id, "sh", "-c", "cp /bin/busybox /tmp/busybox; /tmp/busybox echo RAN; echo rc=$?"});
+  env.start_daemon();
+  EXPECT_NE(c.out.find("rc=137"), std::string::npos) << c.out << c.err;
+  veil({"delete", "--force", id});
+}
+
 TEST_F(GuardRules, MemfdNoexecIsSetInTheContainersPidNamespaceOnly) {
   auto& env = GuardEnv::get();
   std::string policy =
