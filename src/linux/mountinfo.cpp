@@ -1,6 +1,7 @@
 #include "linux/mountinfo.hpp"
 
-#include <sstream>
+#include "base/strings.hpp"
+
 
 namespace veil::mountinfo {
 namespace {
@@ -28,13 +29,10 @@ bool Entry::has_option(const std::string& opt) const {
 
 std::vector<Entry> parse(const std::string& text) {
   std::vector<Entry> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
+  for (const auto& line : split(text, '\n')) {
     std::vector<std::string> fields;
-    std::string x;
-    while (f >> x) fields.push_back(x);
+    for (auto& f : split(line, ' '))
+      if (!f.empty()) fields.push_back(std::move(f));
     size_t dash = 0;
     for (size_t i = 6; i < fields.size(); ++i)
       if (fields[i] == "-") {
