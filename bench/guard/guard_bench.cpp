@@ -42,8 +42,13 @@ long long now_ns() {
   return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+void stop_daemon();
+
+// Leaves nothing behind: the daemon, its pins and the temp dir go with a failed run too.
 [[noreturn]] void die(const std::string& msg) {
   std::fprintf(stderr, "guard_bench: %s\n", msg.c_str());
+  stop_daemon();
+  if (!g_tmp.empty()) (void)remove_all(g_tmp);
   std::exit(1);
 }
 
@@ -163,8 +168,9 @@ void stop_daemon() {
   if (g_daemon > 0) {
     ::kill(g_daemon, SIGTERM);
     ::waitpid(g_daemon, nullptr, 0);
+    g_daemon = -1;
   }
-  run_capture({g_guard, "unload"});
+  if (!g_guard.empty()) (void)run_capture({g_guard, "unload"});
 }
 
 }  // namespace
