@@ -39,7 +39,14 @@ deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" | sort -V | tail -1)
 if [ -z "$deb" ]; then
   echo "make-guest: downloading $pkg" >&2
   # apt drops privileges to _apt for downloads, which cannot write here: download as the caller.
-  (cd "$cache" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "$pkg" >&2)
+  # A mirror hiccup must not fail the run: three tries, and apt's list refreshed once if the
+  # package vanished from it (a newer kernel ABI replaced it).
+  for attempt in 1 2 3; do
+    (cd "$cache" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "$pkg" >&2) && break
+    echo "make-guest: download of $pkg failed (attempt $attempt)" >&2
+    [ "$attempt" -eq 1 ] && apt-get update -qq >&2 || true
+    sleep 3
+  done
   deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*.deb" | sort -V | tail -1)
   [ -n "$deb" ] || { echo "make-guest: apt-get download $pkg produced no package" >&2; exit 1; }
 fi
