@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "base/packet.hpp"
+
 namespace veil::runtime {
 
 namespace {
@@ -66,24 +68,9 @@ Result<> SyncChannel::send(MsgType t, int64_t value, const std::string& text) co
 Result<> SyncChannel::send_fd(MsgType t, int fd) const {
   char buf[kMax];
   size_t n = pack(buf, t, 0, "");
-  struct iovec iov {
-    buf, n
-  };
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  for (;;) {
-    if (::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL) >= 0) return {};
-    if (errno != EINTR) return fail_errno("sync sendmsg");
-  }
+  if (auto r = send_packet(fd_.get(), std::string_view(buf, n), fd); !r)
+    return std::unexpected(r.error().wrap("sync"));
+  return {};
 }
 
 Result<std::optional<Msg>> SyncChannel::recv() const {

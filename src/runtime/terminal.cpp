@@ -12,6 +12,8 @@
 
 #include <cstring>
 
+#include "base/packet.hpp"
+
 namespace veil::runtime {
 
 Result<Fd> setup_terminal(const std::optional<oci::ConsoleSize>& size, uid_t uid, gid_t gid) {
@@ -47,22 +49,8 @@ Result<> send_to_console_socket(const std::string& path, int master) {
     return fail_errno("--console-socket: connect " + path);
   char name[128] = "/dev/ptmx";
   if (int n = -1; ::ioctl(master, TIOCGPTN, &n) == 0) snprintf(name, sizeof name, "/dev/pts/%d", n);
-  struct iovec iov {
-    name, std::strlen(name)
-  };
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &master, sizeof master);
-  if (::sendmsg(sock.get(), &msg, MSG_NOSIGNAL) < 0)
-    return fail_errno("--console-socket: send the pty to " + path);
+  if (auto r = send_packet(sock.get(), name, master); !r)
+    return std::unexpected(r.error().wrap("--console-socket: send the pty to " + path));
   return {};
 }
 
