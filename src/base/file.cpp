@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,6 +140,12 @@ Result<> remove_all(const std::string& path) {
 
 bool path_exists(const std::string& path) {
   return ::access(path.c_str(), F_OK) == 0;
+}
+
+std::string read_link(const std::string& path) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
 }
 
 }  // namespace veil

@@ -17,5 +17,7 @@ Result<> mkdir_all(const std::string& path, int mode = 0755);
 // rm -rf of a directory tree on one filesystem (does not follow symlinks).
 Result<> remove_all(const std::string& path);
 bool path_exists(const std::string& path);
+// The target of a symbolic link (e.g. /proc/<pid>/exe, /proc/self/fd/N); "" when unreadable.
+std::string read_link(const std::string& path);
 
 }  // namespace veil

@@ -1,13 +1,13 @@
 #include "base/subprocess.hpp"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/fd.hpp"
+#include "base/file.hpp"
 
 extern char** environ;
 
@@ -64,10 +64,7 @@ Result<Captured> run_capture(const std::vector<std::string>& argv) {
 }
 
 std::string self_dir() {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "";
-  std::string p(buf, static_cast<size_t>(n));
+  std::string p = read_link("/proc/self/exe");
   auto slash = p.rfind('/');
   return slash == std::string::npos ? "" : p.substr(0, slash);
 }

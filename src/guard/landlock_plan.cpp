@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "base/fd.hpp"
+#include "base/strings.hpp"
 #include "linux/mountinfo.hpp"
 
 namespace veil::guard {
@@ -12,13 +13,8 @@ namespace {
 
 std::vector<std::string> components(const std::string& p) {
   std::vector<std::string> out;
-  size_t i = 0;
-  while (i < p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    if (j > i) out.push_back(p.substr(i, j - i));
-    i = j + 1;
-  }
+  for (auto& c : split(p, '/'))
+    if (!c.empty()) out.push_back(std::move(c));
   return out;
 }
 

@@ -137,14 +137,18 @@ uint64_t coarse_now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+Result<> write_registry_file(const Instance& inst, const Spec& spec, const ContainerInfo& c) {
+  VEIL_CHECK(mkdir_all(inst.registry_dir(), 0700));
+  return write_file_atomic(inst.registry_file(c.cgroup_id), c.to_json(spec).dump(), 0600);
+}
+
 Result<Registration> register_container(const Instance& inst, const Spec& spec,
                                         const ContainerInfo& c) {
   Registration reg;
   reg.cgroup_id = c.cgroup_id;
   reg.approved = spec.exec_rules != Mode::off && !spec.exec_allow.empty();
-  VEIL_CHECK(mkdir_all(inst.registry_dir(), 0700));
   // The registry file first: a daemon that sees an event for this cgroup can name it.
-  VEIL_CHECK(write_file_atomic(inst.registry_file(c.cgroup_id), c.to_json(spec).dump(), 0600));
+  VEIL_CHECK(write_registry_file(inst, spec, c));
   auto undo = [&](Error e) -> Result<Registration> {
     (void)unregister_container(inst, reg);
     return std::unexpected(std::move(e).wrap("guard: register container \"" + c.id + "\""));

@@ -53,6 +53,8 @@ Result<uint32_t> kernel_dev(const std::string& path);
 // CLOCK_REALTIME_COARSE in ns (the clock inode ctimes come from).
 uint64_t coarse_now_ns();
 
+// The registry file alone (containers guarded without BPF still need one for the daemon).
+Result<> write_registry_file(const Instance& inst, const Spec& spec, const ContainerInfo& c);
 Result<Registration> register_container(const Instance& inst, const Spec& spec,
                                         const ContainerInfo& c);
 // Removes the map entries and the registry file; what is already gone is fine.

@@ -28,6 +28,12 @@ bool Spec::any() const {
   return false;
 }
 
+bool Spec::needs_bpf() const {
+  return reverse_shell != Mode::off || fileless != Mode::off || drift != Mode::off ||
+         (egress != Mode::off && !egress_allow_all) ||
+         (exec_rules != Mode::off && !exec_allow.empty());
+}
+
 nlohmann::json Spec::to_json() const {
   nlohmann::json rules = {
       {"reverse_shell", mode_name(reverse_shell)},

@@ -50,6 +50,8 @@ struct Spec {
   std::vector<std::string> write_deny;  // path globs
 
   bool any() const;
+  // Rules only the BPF programs enforce (or, without BPF, Landlock in part).
+  bool needs_bpf() const;
   nlohmann::json to_json() const;
   static Result<Spec> from_json(const nlohmann::json& j);
   bool operator==(const Spec&) const = default;

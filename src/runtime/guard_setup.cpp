@@ -24,12 +24,6 @@ std::string trim(std::string s) {
   return s;
 }
 
-bool needs_bpf(const guard::Spec& s) {
-  return s.reverse_shell != Mode::off || s.fileless != Mode::off || s.drift != Mode::off ||
-         (s.egress != Mode::off && !s.egress_allow_all) ||
-         (s.exec_rules != Mode::off && !s.exec_allow.empty());
-}
-
 // Egress without BPF: Landlock filters TCP connect by port only, so every allow entry must be
 // "any address".
 Result<std::vector<uint16_t>> landlock_ports(const guard::Spec& s) {
@@ -99,7 +93,7 @@ Result<std::optional<GuardPlan>> plan_guard(const oci::Spec& spec, bool oci_noti
   std::string bpf_error = j.value("bpf_error", std::string());
   p.daemon = guard::daemon_running(p.inst);
 
-  if (needs_bpf(p.spec)) {
+  if (p.spec.needs_bpf()) {
     if (p.mechs != 0) {
       p.use_bpf = true;
     } else {
@@ -199,9 +193,7 @@ Result<> attach_guard(GuardPlan& p, State& st, Fd notify_fd) {
     reg = VEIL_TRY(guard::register_container(p.inst, p.spec, info));
   } else {
     reg.cgroup_id = info.cgroup_id;
-    VEIL_CHECK(mkdir_all(p.inst.registry_dir(), 0700));
-    VEIL_CHECK(
-        write_file_atomic(p.inst.registry_file(info.cgroup_id), info.to_json(p.spec).dump(), 0600));
+    VEIL_CHECK(guard::write_registry_file(p.inst, p.spec, info));
   }
   st.guard = {{"registration", reg.to_json()},
               {"run_dir", p.inst.run_dir},

@@ -1,7 +1,6 @@
 #include "runtime/secrets_fetch.hpp"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -16,6 +15,7 @@
 #include "base/log.hpp"
 #include "base/packet.hpp"
 #include "base/strings.hpp"
+#include "base/subprocess.hpp"
 
 namespace veil::runtime {
 namespace {
@@ -140,11 +140,8 @@ int64_t now_ms() {
 }  // namespace
 
 [[gnu::cold]] std::string agent_path() {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "veil-attest";
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/') + 1) + "veil-attest";
+  std::string dir = self_dir();
+  return dir.empty() ? "veil-attest" : dir + "/veil-attest";
 }
 
 [[gnu::cold]] Result<std::vector<secrets_mount::SecretFile>> fetch_secrets(

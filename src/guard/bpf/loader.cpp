@@ -189,6 +189,16 @@ Result<uint32_t> load_set(const Instance& inst, bool lsm) {
 
 }  // namespace
 
+uint64_t stat_total(int stats_fd, uint32_t slot) {
+  int ncpu = libbpf_num_possible_cpus();
+  if (stats_fd < 0 || ncpu <= 0) return 0;
+  std::vector<uint64_t> v(static_cast<size_t>(ncpu));
+  if (bpf_map_lookup_elem(stats_fd, &slot, v.data()) != 0) return 0;
+  uint64_t sum = 0;
+  for (auto x : v) sum += x;
+  return sum;
+}
+
 std::string mechs_string(uint32_t m) {
   std::string s;
   auto add = [&](uint32_t bit, const char* name) {

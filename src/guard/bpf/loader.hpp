@@ -23,6 +23,9 @@ Result<LoadResult> load(const Instance& inst, bool replace);
 // Detaches everything this instance pinned and removes the pins.
 Result<> unload(const Instance& inst);
 
+// The sum over CPUs of one slot (VG_STAT_*) of the pinned per-CPU `stats` map; 0 when unreadable.
+uint64_t stat_total(int stats_fd, uint32_t slot);
+
 // Human-readable mechanism bits: "lsm:exec,lsm:wx,tp_btf:exec,cgroup:net".
 std::string mechs_string(uint32_t mechs);
 

@@ -185,17 +185,7 @@ struct Daemon {
     return 0;
   }
 
-  uint64_t ringbuf_dropped() {
-    if (!stats) return 0;
-    int ncpu = libbpf_num_possible_cpus();
-    if (ncpu <= 0) return 0;
-    std::vector<uint64_t> v(static_cast<size_t>(ncpu));
-    uint32_t key = VG_STAT_DROPPED;
-    if (bpf_map_lookup_elem(stats.get(), &key, v.data()) != 0) return 0;
-    uint64_t sum = 0;
-    for (auto x : v) sum += x;
-    return sum;
-  }
+  uint64_t ringbuf_dropped() { return stat_total(stats.get(), VG_STAT_DROPPED); }
 
   // `veil-guard load --replace` pins new maps: follow them.
   uint32_t events_map_id = 0;

@@ -1,7 +1,6 @@
 #include "guard/daemon/event_format.hpp"
 
 #include <arpa/inet.h>
-#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 #include <cstring>
 
 #include "base/file.hpp"
+#include "base/strings.hpp"
 #include "base/time.hpp"
 #include "guard/bpf/guard_abi.h"
 
@@ -17,12 +17,6 @@ namespace {
 
 std::string field(const char* s, size_t max) {
   return std::string(s, strnlen(s, max));
-}
-
-std::string link(const std::string& path) {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink(path.c_str(), buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
 }
 
 std::vector<std::string> split_nul(const char* p, size_t n) {
@@ -46,8 +40,8 @@ ProcInfo proc_info(pid_t pid) {
     p.comm = *s;
     while (!p.comm.empty() && p.comm.back() == '\n') p.comm.pop_back();
   }
-  p.exe = link(base + "/exe");
-  p.cwd = link(base + "/cwd");
+  p.exe = read_link(base + "/exe");
+  p.cwd = read_link(base + "/cwd");
   if (auto s = read_file(base + "/cmdline")) p.argv = split_nul(s->data(), s->size());
   if (auto s = read_file(base + "/status")) {
     auto num = [&](const char* key) -> long {
@@ -188,17 +182,10 @@ nlohmann::json from_bpf(const vg_event& e, Containers& containers) {
   p.argv = split_nul(e.argv, std::min<size_t>(e.argv_len, sizeof(e.argv)));
   // Leaf-first components -> "/a/b/c".
   {
-    std::string raw(e.cwd, std::min<size_t>(e.cwd_len, sizeof(e.cwd)));
-    std::vector<std::string> parts;
-    size_t i = 0;
-    while (i < raw.size()) {
-      size_t j = raw.find('/', i);
-      if (j == std::string::npos) j = raw.size();
-      if (j > i) parts.push_back(raw.substr(i, j - i));
-      i = j + 1;
-    }
+    auto parts = split(std::string_view(e.cwd, std::min<size_t>(e.cwd_len, sizeof(e.cwd))), '/');
     std::string cwd;
-    for (auto it = parts.rbegin(); it != parts.rend(); ++it) cwd += "/" + *it;
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it)
+      if (!it->empty()) cwd += "/" + *it;
     p.cwd = cwd.empty() ? "/" : cwd;
   }
   bool net = e.rule == VG_RULE_EGRESS;

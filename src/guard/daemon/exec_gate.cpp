@@ -3,7 +3,6 @@
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <limits.h>
 #include <openssl/evp.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
@@ -21,13 +20,6 @@
 
 namespace veil::guard {
 namespace {
-
-std::string fd_path(int fd) {
-  char buf[PATH_MAX];
-  std::string link = "/proc/self/fd/" + std::to_string(fd);
-  ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-}
 
 // Filesystems whose files cannot carry permission events or never hold programs.
 bool skip_fstype(const std::string& t) {
@@ -186,7 +178,7 @@ void ExecGate::handle(Containers& containers, Sink& sink, int approved_map_fd) {
         Verdict v;
         std::string path;
         if (c) {
-          path = fd_path(m->fd);
+          path = read_link("/proc/self/fd/" + std::to_string(m->fd));
           v = decide(*c, m->fd, path);
         }
         if (v.deny) {

@@ -15,12 +15,6 @@
 namespace veil::guard {
 namespace {
 
-bool needs_bpf(const Spec& s) {
-  return s.reverse_shell != Mode::off || s.fileless != Mode::off || s.drift != Mode::off ||
-         (s.egress != Mode::off && !s.egress_allow_all) ||
-         (s.exec_rules != Mode::off && !s.exec_allow.empty());
-}
-
 std::vector<nlohmann::json> registry(const Instance& inst) {
   std::vector<nlohmann::json> out;
   DIR* d = ::opendir(inst.registry_dir().c_str());
@@ -37,21 +31,11 @@ std::vector<nlohmann::json> registry(const Instance& inst) {
   return out;
 }
 
-uint64_t percpu_sum(int map_fd, uint32_t key) {
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return 0;
-  std::vector<uint64_t> v(static_cast<size_t>(ncpu));
-  if (bpf_map_lookup_elem(map_fd, &key, v.data()) != 0) return 0;
-  uint64_t s = 0;
-  for (auto x : v) s += x;
-  return s;
-}
-
 }  // namespace
 
 Result<nlohmann::json> prepare_output(const Instance& inst, const Spec& spec, bool do_load) {
   nlohmann::json out = {{"spec", spec.to_json()}, {"mechs", 0}};
-  if (!needs_bpf(spec)) return out;
+  if (!spec.needs_bpf()) return out;
   if (std::getenv("VEIL_GUARD_NO_BPF")) {
     out["bpf_error"] = "VEIL_GUARD_NO_BPF is set";
     return out;
@@ -81,9 +65,9 @@ Result<nlohmann::json> status(const Instance& inst) {
     s["loaded"] = true;
     s["mechanisms"] = mechs_string(*m);
     if (auto st = bpf_sys::obj_get(inst.pin("stats"))) {
-      s["kernel"] = {{"events", percpu_sum(st->get(), VG_STAT_EVENTS)},
-                     {"dropped", percpu_sum(st->get(), VG_STAT_DROPPED)},
-                     {"killed", percpu_sum(st->get(), VG_STAT_KILLED)}};
+      s["kernel"] = {{"events", stat_total(st->get(), VG_STAT_EVENTS)},
+                     {"dropped", stat_total(st->get(), VG_STAT_DROPPED)},
+                     {"killed", stat_total(st->get(), VG_STAT_KILLED)}};
     }
   } else {
     s["loaded"] = false;
