@@ -50,6 +50,10 @@ std::string rfc3339_now() {
   return format_rfc3339(ts);
 }
 
+int file_fd() {
+  return g_fd;
+}
+
 void configure(const Options& opts) {
   g_opts = opts;
   if (g_fd >= 0) ::close(g_fd);

@@ -17,6 +17,8 @@ struct Options {
 };
 
 void configure(const Options& opts);
+// The --log file's fd (-1 without one): kept open when a container process closes other fds.
+int file_fd();
 void write(Level level, std::string_view msg);
 
 inline void debug(std::string_view m) {

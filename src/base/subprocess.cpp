@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +66,8 @@ Result<Captured> run_capture(const std::vector<std::string>& argv) {
 
 std::string self_dir() {
   std::string p = read_link("/proc/self/exe");
+  if (p.starts_with("/memfd:"))
+    if (const char* origin = ::getenv(kOriginExeEnv)) p = origin;
   auto slash = p.rfind('/');
   return slash == std::string::npos ? "" : p.substr(0, slash);
 }

@@ -70,4 +70,10 @@ Result<int64_t> parse_go_duration(std::string_view text) {
   return negative ? -total : total;
 }
 
+int64_t monotonic_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
 }  // namespace veil

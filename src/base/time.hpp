@@ -18,4 +18,7 @@ std::string format_rfc3339(const struct timespec& ts);
 // runc's --interval takes it, in nanoseconds. Errors say what is wrong with the text.
 Result<int64_t> parse_go_duration(std::string_view text);
 
+// CLOCK_MONOTONIC in milliseconds (for deadlines).
+int64_t monotonic_ms();
+
 }  // namespace veil

@@ -1,11 +1,13 @@
 // veil: a runc-compatible OCI runtime. Exit codes: 0 success, 1 the operation failed (the message
 // says why), 2 bad command line; `run` exits with the container's status.
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "base/log.hpp"
 #include "cli/commands.hpp"
+#include "linux/sealed_exe.hpp"
 
 namespace veil::cli {
 namespace {
@@ -75,6 +77,11 @@ constexpr Entry kCommands[] = {
     {"checkpoint", nullptr},
     {"restore", nullptr},
 };
+
+bool enters_container(const char* cmd) {
+  return std::strcmp(cmd, "create") == 0 || std::strcmp(cmd, "run") == 0 ||
+         std::strcmp(cmd, "exec") == 0;
+}
 
 }  // namespace
 
@@ -154,14 +161,24 @@ int main(int argc, char** argv) {
     return 2;
   }
   lopts.format = log_format == "json" ? log::Format::json : log::Format::text;
-  log::configure(lopts);
   if (rest->empty()) {
+    log::configure(lopts);
     log::error("no command given (see veil --help)");
     return 2;
   }
   // The subcommand's argv starts at its name.
   int sub_argc = static_cast<int>(rest->size());
   char** sub_argv = argv + (argc - sub_argc);
+  // Commands whose processes enter a container run from a sealed copy of veil (CVE-2019-5736).
+  if (enters_container(sub_argv[0]) && !sealed_exe::running_sealed()) {
+    auto r = sealed_exe::reexec(argv);
+    log::configure(lopts);
+    log::error(r.error().str());
+    return 1;
+  }
+  // The sealed copy's comm would read "memfd:veil": keep ps/top output what users know.
+  if (enters_container(sub_argv[0])) ::prctl(PR_SET_NAME, "veil", 0, 0, 0);
+  log::configure(lopts);
   Command fn = nullptr;
   bool known = false;
   for (const auto& e : kCommands) {

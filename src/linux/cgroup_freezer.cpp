@@ -63,4 +63,14 @@ bool is_frozen(const std::vector<std::string>& dirs) {
   return trimmed(read_file(f->file).value_or("")) == "1";
 }
 
+bool any_frozen(const std::vector<std::string>& dirs) {
+  for (const auto& d : dirs) {
+    if (auto v1 = read_file(d + "/freezer.state"); v1 && trimmed(*v1) != "THAWED") return true;
+    if (trimmed(read_file(d + "/cgroup.freeze").value_or("0")) == "1") return true;
+    if (auto ev = read_file(d + "/cgroup.events"); ev && ev->find("frozen 1") != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
 }  // namespace veil::cgroups

@@ -43,4 +43,25 @@ bool alive(pid_t pid, uint64_t start_time) {
   return start_time == 0 || st->start_time == start_time;
 }
 
+std::vector<pid_t> children_of_self() {
+  std::vector<pid_t> out;
+  std::string path = "/proc/self/task/" + std::to_string(::gettid()) + "/children";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return out;
+  buf[n] = 0;
+  char* p = buf;
+  while (*p) {
+    char* end = nullptr;
+    long v = std::strtol(p, &end, 10);
+    if (end == p) break;
+    if (v > 0) out.push_back(static_cast<pid_t>(v));
+    p = end;
+  }
+  return out;
+}
+
 }  // namespace veil::linux_proc

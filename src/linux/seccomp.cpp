@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -15,7 +18,9 @@
 #include <string_view>
 #include <utility>
 
+#include "base/file.hpp"
 #include "base/strings.hpp"
+#include "linux/proc.hpp"
 #include "oci/json_path.hpp"
 
 namespace veil::seccomp {
@@ -202,13 +207,8 @@ Result<Rule> parse_rule(const JsonAt& at, size_t index) {
       r.args.push_back(scmp_arg_cmp{idx, found->op, value, value_two});
     }
   }
-  if (r.kind == Act::notify) {
-    for (size_t i = 0; i < r.names.size(); ++i)
-      if (r.names[i] == "write")
-        return at["names"][i].fail(
-            "SCMP_ACT_NOTIFY cannot be used for the write syscall (the runtime needs write to "
-            "hand the notify fd over)");
-  }
+  // Unlike runc, SCMP_ACT_NOTIFY on write is fine: the parent copies the listener fd out of the
+  // container process (runtime/process.hpp), nothing of ours has to write it first.
   return r;
 }
 
@@ -329,10 +329,9 @@ Result<int> load(CompiledFilter& filter) {
     return fail("loading the seccomp filter", -rc);
   }
   if (!filter.uses_notify_) return -1;
+  // No syscall here: the kernel made the listener fd close-on-exec already.
   int nfd = seccomp_notify_fd(ctx);
   if (nfd < 0) return fail("seccomp: no notify fd after loading the filter", -nfd);
-  int fl = fcntl(nfd, F_GETFD);
-  if (fl >= 0) fcntl(nfd, F_SETFD, fl | FD_CLOEXEC);
   return nfd;
 }
 
@@ -343,6 +342,27 @@ Result<Fd> fd_from_process(pid_t pid, int fd) {
   if (out < 0)
     return fail_errno(strprintf("pidfd_getfd(pid %d, fd %d)", static_cast<int>(pid), fd));
   return Fd(out);  // pidfd_getfd sets O_CLOEXEC
+}
+
+Result<Fd> wait_listener_fd(pid_t pid, int fd, int timeout_ms) {
+  std::string link = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  for (int waited = 0;; ++waited) {
+    if (read_link(link) == "anon_inode:seccomp notify") return fd_from_process(pid, fd);
+    if (!linux_proc::alive(pid, 0))
+      return fail(
+          strprintf("seccomp notify: the container process (pid %d) exited before loading "
+                    "its filter",
+                    static_cast<int>(pid)));
+    if (waited >= timeout_ms)
+      return fail(strprintf("seccomp notify: timed out after %d ms waiting for pid %d to load its "
+                            "filter",
+                            timeout_ms, static_cast<int>(pid)),
+                  ETIMEDOUT);
+    struct timespec ts {
+      0, 1'000'000
+    };
+    ::nanosleep(&ts, nullptr);
+  }
 }
 
 Result<> send_notify_fd(const std::string& listener_path, const std::string& metadata,
@@ -370,6 +390,11 @@ Result<> send_notify_fd(const std::string& listener_path, const std::string& met
 
   Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!sock) return fail_errno(where + ": socket");
+  // A listener that accepts nothing must not hang us (connect and send honour SO_SNDTIMEO).
+  struct timeval tv {
+    10, 0
+  };
+  ::setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int rc;
   do {
     rc = ::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);

@@ -2,31 +2,17 @@
 // into the container process, and — for SCMP_ACT_NOTIFY — the notify fd handed to the seccomp agent
 // listening on listenerPath, with the same message runc sends.
 //
-// How the runtime uses it (the order matters):
-//   1. veil create, before anything is created (right after parsing config.json):
-//        auto filter = VEIL_TRY(seccomp::compile(spec.linux.seccomp));   // only if not null
-//      Every validation error names the JSON path; nothing needs undoing. The compiled filter is
-//      plain memory, so it travels into the forked init stages with fork()/clone().
-//   2. Container init (stage 2), once, as late as possible — every syscall the init makes after
-//      load() is filtered by the user's profile:
-//        - noNewPrivileges true: after PR_SET_NO_NEW_PRIVS and the uid/gid/capability switch, right
-//          before the "ready" message / blocking on exec.fifo (the parent must still be there for
-//          step 3, so not after the fifo);
-//        - noNewPrivileges false: the kernel wants CAP_SYS_ADMIN, so load before the capabilities
-//          are dropped (runc does the same), still after mounts/pivot_root.
-//        int nfd = VEIL_TRY(seccomp::load(filter));   // -1 unless a rule uses SCMP_ACT_NOTIFY
-//      The syscalls after load() (write/send of "ready", read of the fifo, close, execve) must be
-//      allowed by the profile; runc has the same constraint. Prefer write(2) over send(2) there.
-//   3. Only when nfd >= 0: the init must hand the fd to `veil create` and wait, because the
-//      listener socket is a host path that the pivoted init cannot reach:
-//        - the init writes the fd *number* to the parent with write(2) (compile() refuses NOTIFY
-//          on `write`, like runc, so write(2) can never block on the agent; send()/sendmsg()
-//          could be notified),
-//        - the parent copies it with `Fd f = VEIL_TRY(seccomp::fd_from_process(init_pid, nfd))`,
-//        - then calls seccomp::send_notify_fd(filter.listener_path, filter.listener_metadata,
-//          state.public_json(Status::running) /* runc sends "running" */, f.get(), init_pid),
-//        - and tells the init to carry on; the init closes nfd (it is O_CLOEXEC anyway).
-//      A send failure is a create failure (runc does the same).
+// How the runtime uses it (runtime/process.hpp has the order and why):
+//   1. veil create, before anything is created (right after parsing config.json): compile(). Every
+//      validation error names the JSON path; the compiled filter is plain memory, so it travels
+//      into the forked init stages with fork()/clone().
+//   2. In the container process, load(): with noNewPrivileges right before execve, without it
+//      before the identity switch (the kernel wants CAP_SYS_ADMIN).
+//   3. SCMP_ACT_NOTIFY: the process announces the fd number the listener will get, then loads;
+//      the parent copies the fd with fd_from_process() once /proc/<pid>/fd/<n> is the listener
+//      and hands it to the agent with send_notify_fd() (runc's message). Nothing of the process
+//      has to pass a notified syscall before the agent has the fd, so any syscall — write, read,
+//      execve — may be notified.
 #pragma once
 
 #include <sys/types.h>
@@ -88,6 +74,10 @@ Result<int> load(CompiledFilter& filter);
 // Copies fd number `fd` out of process `pid` (pidfd_open + pidfd_getfd; needs ptrace rights over
 // pid, which veil create has over its own init). Used by the parent for the notify fd.
 Result<Fd> fd_from_process(pid_t pid, int fd);
+
+// Waits (polling, at most timeout_ms) until fd number `fd` of process `pid` is a seccomp listener,
+// then copies it (fd_from_process). Fails early, naming it, when the process dies first.
+Result<Fd> wait_listener_fd(pid_t pid, int fd, int timeout_ms);
 
 // Connects to the unix stream socket listener_path and sends, in one sendmsg() with `fd` attached
 // via SCM_RIGHTS, runc's ContainerProcessState JSON:

@@ -1,5 +1,6 @@
-// `create`: the parent side. Validates the bundle, reserves the state directory, places the
-// container in its cgroup, forks the init stages (init.cpp) and drives them over the sync channel.
+// `create`: the parent side, as named steps: plan (validate everything), reserve the state
+// directory, secrets, exec fifo, cgroup, fork the init stages (init.cpp), drive them over the sync
+// channel (create_setup.cpp), then record the container.
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -13,12 +14,14 @@
 #include "base/file.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
+#include "linux/cgroup_freezer.hpp"
 #include "linux/cgroup_resources.hpp"
 #include "linux/cgroups.hpp"
 #include "linux/namespaces.hpp"
 #include "linux/proc.hpp"
 #include "linux/seccomp.hpp"
 #include "linux/sysctl.hpp"
+#include "runtime/create_setup.hpp"
 #include "runtime/guard_setup.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/init.hpp"
@@ -70,22 +73,103 @@ std::string absolute(const std::string& p) {
   return p;
 }
 
+// Everything decided before anything exists: a bad config fails here and leaves nothing.
+struct Plan {
+  std::string bundle, rootfs, config_text;
+  oci::Spec spec;
+  std::optional<seccomp::CompiledFilter> filter;
+  std::optional<GuardPlan> guard;
+  cgroups::Layout layout;
+};
+
+Result<Plan> plan_container(const Globals& g, const CreateOptions& opts, bool foreground) {
+  if (g.systemd_cgroup && !path_exists("/run/systemd/system"))
+    return fail(
+        "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); "
+        "run without --systemd-cgroup to use the cgroupfs driver");
+  Plan p;
+  p.bundle = absolute(opts.bundle);
+  struct stat bst;
+  if (::stat(p.bundle.c_str(), &bst) != 0 || !S_ISDIR(bst.st_mode))
+    return fail("bundle " + opts.bundle + ": not a directory");
+  // Read once: the text parsed here is also what gets measured when secrets are requested.
+  p.config_text = VEIL_TRY(read_file(p.bundle + "/config.json"));
+  p.spec = VEIL_TRY(oci::parse_spec(p.config_text));
+  VEIL_CHECK(check_spec(p.spec, opts, foreground));
+  if (!p.spec.linux.seccomp.is_null()) p.filter = VEIL_TRY(seccomp::compile(p.spec.linux.seccomp));
+  // A bad guard policy fails here, before anything exists.
+  p.guard = VEIL_TRY(plan_guard(p.spec, p.filter && p.filter->uses_notify()));
+  p.rootfs =
+      p.spec.root.path.starts_with("/") ? p.spec.root.path : p.bundle + "/" + p.spec.root.path;
+  struct stat rst;
+  if (::stat(p.rootfs.c_str(), &rst) != 0 || !S_ISDIR(rst.st_mode))
+    return fail("root.path: " + p.rootfs + " is not a directory");
+  p.rootfs = absolute(p.rootfs);
+  p.layout = VEIL_TRY(cgroups::probe());
+  return p;
+}
+
+State initial_state(const Plan& p, const std::string& id, const cgroups::Cgroup& cgroup) {
+  State st;
+  st.oci_version = p.spec.oci_version;
+  st.id = id;
+  st.bundle = p.bundle;
+  st.rootfs = p.rootfs;
+  st.created = log::rfc3339_now();
+  st.owner = owner_name();
+  st.annotations = p.spec.annotations;
+  st.creating = true;
+  st.cgroup_dirs = cgroup.dirs();
+  st.poststart = p.spec.hooks.poststart;
+  st.poststop = p.spec.hooks.poststop;
+  return st;
+}
+
+// The fifo `start` writes to; the container process blocks reading it. Kept above the fds the
+// container inherits.
+Result<Fd> make_exec_fifo(const ContainerDir& dir, int min_fd) {
+  if (::mkfifo(dir.fifo_path().c_str(), 0600) != 0) return fail_errno("create exec fifo");
+  Fd f(::open(dir.fifo_path().c_str(), O_RDWR | O_CLOEXEC));
+  if (!f) return fail_errno("open exec fifo");
+  Fd fifo(::fcntl(f.get(), F_DUPFD_CLOEXEC, min_fd));
+  if (!fifo) return fail_errno("dup exec fifo");
+  return fifo;
+}
+
+// A cgroup that is frozen (itself or through an ancestor) would stop the container process the
+// moment it enters: refuse it, as runc does, instead of hanging.
+Result<> check_not_frozen(const cgroups::Cgroup& cgroup) {
+  if (cgroups::any_frozen(cgroup.dirs()))
+    return fail("cgroup is frozen: " + cgroup.dirs().front() +
+                " (thaw it, or use another linux.cgroupsPath)");
+  return {};
+}
+
+// Kills what a failed create started, including a container process whose pid never reached us
+// (it is our child: stage 1 clones it with CLONE_PARENT).
+void kill_children(pid_t stage1, pid_t stage2) {
+  std::vector<pid_t> pids;
+  for (pid_t p : {stage2, stage1})
+    if (p > 0) pids.push_back(p);
+  if (stage2 <= 0)
+    for (pid_t p : linux_proc::children_of_self())
+      if (p != stage1) pids.push_back(p);
+  for (pid_t p : pids) ::kill(p, SIGKILL);
+  for (pid_t p : pids) ::waitpid(p, nullptr, 0);
+}
+
 // Everything a failing create must undo, in reverse order of acquisition.
 struct Rollback {
   ContainerDir* dir = nullptr;
   cgroups::Cgroup* cgroup = nullptr;
-  pid_t stage1 = -1, stage2 = -1;
+  pid_t stage1 = -1;
+  const pid_t* stage2 = nullptr;
   std::optional<State> guarded;  // registered with the guard (a copy: outlives the caller's)
   bool armed = true;
   ~Rollback() {
     if (!armed) return;
     if (guarded) detach_guard(*guarded);
-    for (pid_t p : {stage2, stage1}) {
-      if (p > 0) {
-        ::kill(p, SIGKILL);
-        ::waitpid(p, nullptr, 0);
-      }
-    }
+    if (stage1 > 0) kill_children(stage1, stage2 ? *stage2 : -1);
     if (cgroup) (void)cgroup->destroy();
     if (dir) (void)dir->remove();
   }
@@ -96,99 +180,57 @@ struct Rollback {
 Result<pid_t> create(const Globals& g, const std::string& id, const CreateOptions& opts,
                      Fd* console_out) {
   VEIL_CHECK(validate_id(id));
-  if (g.systemd_cgroup && !path_exists("/run/systemd/system"))
-    return fail(
-        "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); "
-        "run without --systemd-cgroup to use the cgroupfs driver");
-  std::string bundle = absolute(opts.bundle);
-  struct stat bst;
-  if (::stat(bundle.c_str(), &bst) != 0 || !S_ISDIR(bst.st_mode))
-    return fail("bundle " + opts.bundle + ": not a directory");
-  // Read once: the text parsed here is also what gets measured when secrets are requested.
-  std::string config_text = VEIL_TRY(read_file(bundle + "/config.json"));
-  auto spec = oci::parse_spec(config_text);
-  if (!spec) return std::unexpected(spec.error());
-  VEIL_CHECK(check_spec(*spec, opts, console_out != nullptr));
-  std::optional<seccomp::CompiledFilter> filter;
-  if (!spec->linux.seccomp.is_null()) filter = VEIL_TRY(seccomp::compile(spec->linux.seccomp));
-  // A bad guard policy fails here, before anything exists.
-  auto guard = VEIL_TRY(plan_guard(*spec, filter && filter->uses_notify()));
-  std::string rootfs =
-      spec->root.path.starts_with("/") ? spec->root.path : bundle + "/" + spec->root.path;
-  struct stat rst;
-  if (::stat(rootfs.c_str(), &rst) != 0 || !S_ISDIR(rst.st_mode))
-    return fail("root.path: " + rootfs + " is not a directory");
-  rootfs = absolute(rootfs);
-
-  auto layout = cgroups::probe();
-  if (!layout) return std::unexpected(layout.error());
-  auto cgroup = cgroups::Cgroup::for_container(*layout, spec->linux.cgroups_path, id);
+  auto plan = VEIL_TRY(plan_container(g, opts, console_out != nullptr));
+  const oci::Spec& spec = plan.spec;
+  auto cgroup = cgroups::Cgroup::for_container(plan.layout, spec.linux.cgroups_path, id);
+  VEIL_CHECK(check_not_frozen(cgroup));
 
   StateStore store(g.root);
   auto dir = VEIL_TRY(store.create(id));
   Rollback rb;
   rb.dir = &dir;
-
-  State st;
-  st.oci_version = spec->oci_version;
-  st.id = id;
-  st.bundle = bundle;
-  st.rootfs = rootfs;
-  st.created = log::rfc3339_now();
-  st.owner = owner_name();
-  st.annotations = spec->annotations;
-  st.creating = true;
-  st.cgroup_dirs = cgroup.dirs();
-  st.poststart = spec->hooks.poststart;
-  st.poststop = spec->hooks.poststop;
+  State st = initial_state(plan, id, cgroup);
   VEIL_CHECK(dir.save(st));
+  auto fail_with = [&](Error e) -> Result<pid_t> {
+    return std::unexpected(std::move(e).wrap("container \"" + id + "\""));
+  };
 
   // org.veil.secrets: attest and fetch before anything else exists (a refusal unwinds the state
   // directory only). Containers without the annotation never get here.
   std::vector<secrets_mount::SecretFile> secrets;
-  if (wants_secrets(spec->annotations)) {
-    auto got = fetch_secrets(bundle, config_text, rootfs);
+  if (wants_secrets(spec.annotations)) {
+    auto got = fetch_secrets(plan.bundle, plan.config_text, plan.rootfs);
     if (!got)
-      return std::unexpected(
-          std::move(got.error())
-              .wrap(std::string("container \"") + id + "\": secrets (" + kSecretsAnnotation + ")"));
+      return fail_with(
+          std::move(got.error()).wrap(std::string("secrets (") + kSecretsAnnotation + ")"));
     secrets = std::move(*got);
   }
 
   const int min_fd = 3 + opts.preserve_fds;
-  if (::mkfifo(dir.fifo_path().c_str(), 0600) != 0) return fail_errno("create exec fifo");
-  Fd fifo;
-  {
-    Fd f(::open(dir.fifo_path().c_str(), O_RDWR | O_CLOEXEC));
-    if (!f) return fail_errno("open exec fifo");
-    fifo = Fd(::fcntl(f.get(), F_DUPFD_CLOEXEC, min_fd));
-    if (!fifo) return fail_errno("dup exec fifo");
-  }
-
+  Fd fifo = VEIL_TRY(make_exec_fifo(dir, min_fd));
   VEIL_CHECK(cgroup.create());
   rb.cgroup = &cgroup;
-  // The config's own device nodes stay usable whatever linux.resources.devices says (as runc).
-  for (const auto& d : spec->linux.devices)
-    if (d.type != 'p')
-      st.devices.extras.push_back(
-          {true, d.type == 'u' ? 'c' : d.type, d.major, d.minor, cgroups::kDevAll});
-  VEIL_CHECK(cgroups::apply_resources(*layout, cgroup.dirs(), spec->linux.resources,
+  // Only the standard devices (cgroups::standard_device_rules) are allowed whatever
+  // linux.resources.devices says; the nodes in linux.devices get no implicit rule, so a deny in
+  // the config holds for them too (runc does the same; CRI and Podman add allow rules for the
+  // devices they pass).
+  VEIL_CHECK(cgroups::apply_resources(plan.layout, cgroup.dirs(), spec.linux.resources,
                                       "linux.resources", &st.devices));
 
   auto [parent_end, child_end] = VEIL_TRY(SyncChannel::make_pair(min_fd));
   InitConfig cfg;
-  cfg.spec = &*spec;
-  cfg.rootfs = rootfs;
+  cfg.spec = &spec;
+  cfg.id = id;
+  cfg.rootfs = plan.rootfs;
   cfg.no_pivot = opts.no_pivot;
   cfg.new_keyring = !opts.no_new_keyring;
   cfg.preserve_fds = opts.preserve_fds;
   cfg.fifo_fd = fifo.get();
   cfg.lock_fd = dir.lock_fd();
-  cfg.seccomp = filter ? &*filter : nullptr;
-  cfg.cgroup_layout = &*layout;
+  cfg.seccomp = plan.filter ? &*plan.filter : nullptr;
+  cfg.cgroup_layout = &plan.layout;
   cfg.cgroup_dirs = cgroup.dirs();
-  cfg.guard = guard ? &*guard : nullptr;
-  Fd guard_notify;
+  cfg.guard = plan.guard ? &*plan.guard : nullptr;
   cfg.secrets = &secrets;
   cfg.cgroup = &cgroup;
 
@@ -199,101 +241,47 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
     parent_end.close();
     run_stage1(cfg, child_end);
   }
-  rb.stage1 = stage1;
   child_end.close();
   fifo.reset();
 
-  auto fail_with = [&](Error e) -> Result<pid_t> {
-    return std::unexpected(std::move(e).wrap("container \"" + id + "\""));
-  };
+  SetupDialogue d;
+  d.spec = &spec;
+  d.opts = &opts;
+  d.state = &st;
+  d.filter = cfg.seccomp;
+  d.stage1 = stage1;
+  d.console_out = console_out;
+  rb.stage1 = stage1;
+  rb.stage2 = &d.stage2;
   if (auto r = parent_end.send(MsgType::go); !r) return fail_with(r.error());
-  bool ready = false;
-  while (!ready) {
-    auto m = parent_end.recv();
-    if (!m) return fail_with(m.error());
-    if (!*m) return fail_with(Error{"container process exited during setup"});
-    switch ((*m)->type) {
-      case MsgType::id_maps:
-        if (auto r = namespaces::write_id_maps(stage1, spec->linux.uid_mappings,
-                                               spec->linux.gid_mappings);
-            !r)
-          return fail_with(r.error());
-        if (auto r = parent_end.send(MsgType::id_maps_done); !r) return fail_with(r.error());
-        break;
-      case MsgType::child_pid:
-        rb.stage2 = static_cast<pid_t>((*m)->value);
-        break;
-      case MsgType::ready:
-        ready = true;
-        break;
-      case MsgType::console: {
-        if (!(*m)->fd) return fail_with(Error{"pty master missing from the console message"});
-        if (!opts.console_socket.empty()) {
-          if (auto r = send_to_console_socket(opts.console_socket, (*m)->fd.get()); !r)
-            return fail_with(r.error());
-        } else if (console_out) {
-          *console_out = std::move((*m)->fd);
-        }
-        break;
-      }
-      case MsgType::hooks: {
-        // The container's namespaces exist and its mounts are done; pivot_root has not happened.
-        State now = st;
-        now.pid = rb.stage2;
-        std::string state_json = now.public_json(Status::creating).dump();
-        if (auto r = hooks::run(spec->hooks.prestart, state_json, "prestart"); !r)
-          return fail_with(r.error());
-        if (auto r = hooks::run(spec->hooks.create_runtime, state_json, "createRuntime"); !r)
-          return fail_with(r.error());
-        if (auto r = parent_end.send(MsgType::hooks_done, 0, state_json); !r)
-          return fail_with(r.error());
-        break;
-      }
-      case MsgType::seccomp_fd: {
-        auto fd = seccomp::fd_from_process(rb.stage2, static_cast<int>((*m)->value));
-        if (!fd) return fail_with(fd.error());
-        State now = st;
-        now.pid = rb.stage2;
-        if (auto r =
-                seccomp::send_notify_fd(filter->listener_path, filter->listener_metadata,
-                                        now.public_json(Status::running), fd->get(), rb.stage2);
-            !r)
-          return fail_with(r.error());
-        if (auto r = parent_end.send(MsgType::seccomp_done); !r) return fail_with(r.error());
-        break;
-      }
-      case MsgType::guard_fd: {
-        auto fd = seccomp::fd_from_process(rb.stage2, static_cast<int>((*m)->value));
-        if (!fd) return fail_with(fd.error());
-        guard_notify = std::move(*fd);
-        if (auto r = parent_end.send(MsgType::guard_done); !r) return fail_with(r.error());
-        break;
-      }
-      case MsgType::error:
-        return fail_with(Error{(*m)->text});
-      default:
-        return fail_with(Error{"unexpected message from container process"});
-    }
-  }
-  int status = 0;
-  ::waitpid(stage1, &status, 0);
+  if (auto r = drive_setup(parent_end, d); !r) return fail_with(r.error());
+  // Stage 1 is gone by now (stage 2 waits for that before its first message).
+  ::waitpid(stage1, nullptr, 0);
   rb.stage1 = -1;
-  if (rb.stage2 <= 0) return fail_with(Error{"container process pid unknown"});
+  pid_t pid = d.stage2;
 
-  auto ps = linux_proc::read_stat(rb.stage2);
-  if (!ps) return fail_with(Error{"container process exited during setup"});
-  st.pid = rb.stage2;
+  auto ps = linux_proc::read_stat(pid);
+  if (!ps) {
+    kill_children(-1, pid);
+    return fail_with(Error{"container process exited during setup"});
+  }
+  st.pid = pid;
   st.pid_start_time = ps->start_time;
   st.creating = false;
-  if (guard) {
+  auto kill_init = [&](Error e) {
+    kill_children(-1, pid);
+    return fail_with(std::move(e));
+  };
+  if (plan.guard) {
     // The process waits for `start`: from this map update on, the kernel guards it.
-    if (auto r = attach_guard(*guard, st, std::move(guard_notify)); !r) return fail_with(r.error());
+    if (auto r = attach_guard(*plan.guard, st, std::move(d.guard_notify)); !r)
+      return kill_init(r.error());
     rb.guarded = st;
   }
-  VEIL_CHECK(dir.save(st));
+  if (auto r = dir.save(st); !r) return kill_init(r.error());
   if (!opts.pid_file.empty()) {
     if (auto r = write_file_atomic(opts.pid_file, std::to_string(st.pid)); !r)
-      return fail_with(r.error().wrap("--pid-file"));
+      return kill_init(r.error().wrap("--pid-file"));
   }
   rb.armed = false;
   return st.pid;

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/capability.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <optional>
 
 #include "base/file.hpp"
+#include "base/log.hpp"
 #include "base/strings.hpp"
 #include "linux/cgroups.hpp"
 #include "linux/proc.hpp"
@@ -97,9 +99,10 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
       cap_value_t c;
       if (cap_from_name(full.c_str(), &c) != 0)
         return fail("--cap " + name + ": unknown capability");
+      // Never inheritable or ambient (CVE-2022-29162): those would pass the capability on to
+      // programs a non-root process execs.
       for (auto* set : {&proc.capabilities->bounding, &proc.capabilities->effective,
-                        &proc.capabilities->permitted, &proc.capabilities->inheritable,
-                        &proc.capabilities->ambient})
+                        &proc.capabilities->permitted})
         set->push_back(c);
     }
   }
@@ -113,41 +116,83 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
   return proc;
 }
 
-[[noreturn]] void exec_stage1(std::vector<Join>& joins, const oci::Process& proc, int preserve_fds,
-                              seccomp::CompiledFilter* filter, GuardPlan* guard,
-                              const cgroups::Cgroup& cgroup, bool in_v2, const SyncChannel& ch) {
+// What the exec'd process needs, prepared by the parent before the fork.
+struct ExecChild {
+  std::string id;
+  const oci::Process* proc = nullptr;
+  int preserve_fds = 0;
+  bool new_keyring = true;
+  seccomp::CompiledFilter* filter = nullptr;
+  GuardPlan* guard = nullptr;
+  const cgroups::Cgroup* cgroup = nullptr;
+  bool in_v2 = false;
+};
+
+[[noreturn]] void exec_stage1(std::vector<Join>& joins, const ExecChild& c, const SyncChannel& ch) {
   auto die = [&](const Error& e) {
-    (void)ch.send(MsgType::error, e.err, e.str());
+    (void)ch.write_msg(MsgType::error, e.err, e.str());
     _exit(1);
   };
+  // Non-dumpable until execve (CVE-2019-5736: see linux/sealed_exe.hpp); a process that joins a
+  // user namespace stays dumpable (its /proc files would belong to host root).
+  bool joins_userns = false;
+  for (const auto& j : joins) joins_userns |= j.flag == CLONE_NEWUSER;
+  if (!joins_userns) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // The cgroup first, while this process still has the host's credentials and namespaces.
-  if (auto r = cgroup.join_self(in_v2); !r) die(r.error());
+  if (auto r = c.cgroup->join_self(c.in_v2); !r) die(r.error());
   auto go = ch.recv();
   if (!go || !*go || (*go)->type != MsgType::go) _exit(1);
   for (auto& j : joins)
     if (::setns(j.fd.get(), j.flag) != 0) die(Error{"join " + j.what, errno});
+  int gone[2];
+  if (::pipe2(gone, O_CLOEXEC) != 0) die(Error{"pipe", errno});
   long pid = ::syscall(SYS_clone, CLONE_PARENT, nullptr, nullptr, nullptr, 0);
   if (pid < 0) die(Error{"clone exec process", errno});
   if (pid == 0) {
+    // As in create: our child_pid message reaches the parent before anything of the child's.
+    ::close(gone[1]);
+    char b;
+    while (::read(gone[0], &b, 1) < 0 && errno == EINTR) {
+    }
+    ::close(gone[0]);
+    const oci::Process& proc = *c.proc;
+    close_fds_above(c.preserve_fds, {ch.fd(), log::file_fd()});
     if (auto r = reset_signals(); !r) die(r.error());
     if (::setsid() < 0) die(Error{"setsid", errno});
+    if (c.new_keyring)
+      if (auto r = join_session_keyring(c.id); !r) die(r.error());
     if (proc.terminal) {
       auto master = setup_terminal(proc.console_size, proc.user.uid, proc.user.gid);
       if (!master) die(master.error());
       if (auto r = ch.send_fd(MsgType::console, master->get()); !r) die(r.error());
     }
-    if (guard)
-      if (auto r = prepare_in_container(*guard); !r) die(r.error());
-    auto prepared = prepare_process(proc, preserve_fds, filter, guard);
+    if (c.guard)
+      if (auto r = prepare_in_container(*c.guard); !r) die(r.error());
+    auto prepared = prepare_process(proc, c.preserve_fds);
     if (!prepared) die(prepared.error());
-    if (prepared->guard_fd >= 0) {
-      if (auto r = ch.write_msg(MsgType::guard_fd, prepared->guard_fd); !r) die(r.error());
-      auto m = ch.recv();
-      if (!m || !*m || (*m)->type != MsgType::guard_done) _exit(1);
-      ::close(prepared->guard_fd);
+    if (c.guard) {
+      auto fd = load_guard(proc, *c.guard);
+      if (!fd) die(fd.error());
+      if (*fd >= 0) {
+        if (auto r = ch.write_msg(MsgType::guard_fd, *fd); !r) die(r.error());
+        auto m = ch.recv();
+        if (!m || !*m || (*m)->type != MsgType::guard_done) _exit(1);
+        ::close(*fd);
+      }
     }
+    seccomp::CompiledFilter* filter = c.filter;
+    if (filter && filter->uses_notify()) {
+      auto fd = load_notify_filter(proc, *filter,
+                                   [&](int n) { return ch.write_msg(MsgType::seccomp_fd, n); });
+      if (!fd) die(fd.error());
+      auto m = ch.recv();
+      if (!m || !*m || (*m)->type != MsgType::seccomp_done) _exit(1);
+      ::close(*fd);
+      filter = nullptr;
+    }
+    if (auto r = switch_identity(proc, filter); !r) die(r.error());
     // The channel is close-on-exec: the parent sees EOF once execve succeeded.
-    exec_process(proc, *prepared);
+    exec_now(proc, *prepared, proc.no_new_privileges ? filter : nullptr);
   }
   (void)ch.send(MsgType::child_pid, pid);
   _exit(0);
@@ -195,13 +240,7 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
     auto spec = oci::load_spec(st.bundle);
     if (!spec)
       return std::unexpected(spec.error().wrap("exec: reading the container's seccomp profile"));
-    if (!spec->linux.seccomp.is_null()) {
-      filter = VEIL_TRY(seccomp::compile(spec->linux.seccomp));
-      if (filter->uses_notify())
-        return fail(
-            "exec: containers with a SCMP_ACT_NOTIFY seccomp profile do not support exec "
-            "in this release");
-    }
+    if (!spec->linux.seccomp.is_null()) filter = VEIL_TRY(seccomp::compile(spec->linux.seccomp));
   }
   auto guard = VEIL_TRY(plan_guard_for_exec(st, filter && filter->uses_notify()));
 
@@ -214,48 +253,82 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
   auto [parent_end, child_end] = VEIL_TRY(SyncChannel::make_pair(3 + opts.preserve_fds));
   // Stage 1 starts in the container's cgroup (see Cgroup::fork_child).
   auto cgroup = cgroups::Cgroup::from_dirs(st.cgroup_dirs);
-  bool in_v2 = false;
-  pid_t stage1 = cgroup.fork_child(&in_v2);
+  ExecChild c;
+  c.id = id;
+  c.proc = &proc;
+  c.preserve_fds = opts.preserve_fds;
+  c.filter = filter ? &*filter : nullptr;
+  c.guard = guard ? &*guard : nullptr;
+  c.cgroup = &cgroup;
+  pid_t stage1 = cgroup.fork_child(&c.in_v2);
   if (stage1 < 0) return fail_errno("fork");
   if (stage1 == 0) {
     parent_end.close();
-    exec_stage1(joins, proc, opts.preserve_fds, filter ? &*filter : nullptr,
-                guard ? &*guard : nullptr, cgroup, in_v2, child_end);
+    exec_stage1(joins, c, child_end);
   }
   child_end.close();
   joins.clear();
   pid_t child = -1;
   Fd console;
   auto abort_with = [&](Error e) -> Result<int> {
-    for (pid_t p : {child, stage1})
-      if (p > 0) {
-        ::kill(p, SIGKILL);
-        ::waitpid(p, nullptr, 0);
-      }
+    std::vector<pid_t> kill_list{stage1};
+    if (child > 0)
+      kill_list.push_back(child);
+    else  // the exec'd process is our child (CLONE_PARENT) even when its pid never arrived
+      for (pid_t p : linux_proc::children_of_self())
+        if (p != stage1) kill_list.push_back(p);
+    for (pid_t p : kill_list) ::kill(p, SIGKILL);
+    for (pid_t p : kill_list) ::waitpid(p, nullptr, 0);
     return std::unexpected(std::move(e).wrap("exec in container \"" + id + "\""));
   };
   if (auto r = parent_end.send(MsgType::go); !r) return abort_with(r.error());
+  const int bound = setup_timeout_ms();
+  const char* step = "joining the container's cgroup and namespaces";
   for (;;) {
-    auto m = parent_end.recv();
+    auto m = parent_end.recv_within(bound, step);
     if (!m) return abort_with(m.error());
-    if (!*m) break;  // EOF: stage 1 exited and the process exec'd
-    if ((*m)->type == MsgType::child_pid) child = static_cast<pid_t>((*m)->value);
-    if ((*m)->type == MsgType::console && (*m)->fd) {
-      if (!opts.console_socket.empty()) {
-        if (auto r = send_to_console_socket(opts.console_socket, (*m)->fd.get()); !r)
+    if (!*m) break;  // EOF: stage 1 exited and the process exec'd (or died: see below)
+    switch ((*m)->type) {
+      case MsgType::child_pid:
+        child = static_cast<pid_t>((*m)->value);
+        step = "preparing the process";
+        break;
+      case MsgType::console:
+        if (!(*m)->fd) return abort_with(Error{"pty master missing from the console message"});
+        if (!opts.console_socket.empty()) {
+          if (auto r = send_to_console_socket(opts.console_socket, (*m)->fd.get()); !r)
+            return abort_with(r.error());
+        } else {
+          console = std::move((*m)->fd);
+        }
+        break;
+      case MsgType::guard_fd: {
+        auto fd = seccomp::fd_from_process(child, static_cast<int>((*m)->value));
+        if (!fd) return abort_with(fd.error());
+        if (auto r = attach_exec_notify(*guard, st, child, std::move(*fd)); !r)
           return abort_with(r.error());
-      } else {
-        console = std::move((*m)->fd);
+        if (auto r = parent_end.send(MsgType::guard_done); !r) return abort_with(r.error());
+        break;
       }
+      case MsgType::seccomp_fd: {
+        if (!filter || child <= 0) return abort_with(Error{"unexpected seccomp notify fd"});
+        auto fd = seccomp::wait_listener_fd(child, static_cast<int>((*m)->value), bound);
+        if (!fd) return abort_with(fd.error());
+        State now = st;
+        now.pid = child;
+        if (auto r = seccomp::send_notify_fd(filter->listener_path, filter->listener_metadata,
+                                             now.public_json(Status::running), fd->get(), child);
+            !r)
+          return abort_with(r.error());
+        if (auto r = parent_end.send(MsgType::seccomp_done); !r) return abort_with(r.error());
+        step = "the identity switch and execve after loading seccomp";
+        break;
+      }
+      case MsgType::error:
+        return abort_with(Error{(*m)->text});
+      default:
+        return abort_with(Error{"unexpected message from the exec process"});
     }
-    if ((*m)->type == MsgType::guard_fd) {
-      auto fd = seccomp::fd_from_process(child, static_cast<int>((*m)->value));
-      if (!fd) return abort_with(fd.error());
-      if (auto r = attach_exec_notify(*guard, st, child, std::move(*fd)); !r)
-        return abort_with(r.error());
-      if (auto r = parent_end.send(MsgType::guard_done); !r) return abort_with(r.error());
-    }
-    if ((*m)->type == MsgType::error) return abort_with(Error{(*m)->text});
   }
   ::waitpid(stage1, nullptr, 0);
   if (child <= 0) return abort_with(Error{"exec process pid unknown"});

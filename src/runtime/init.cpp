@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/file.hpp"
+#include "base/log.hpp"
 #include "base/strings.hpp"
 #include "linux/credentials.hpp"
 #include "linux/namespaces.hpp"
@@ -52,13 +53,16 @@ Result<> set_oom_score_adj(int v) {
 Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
   const oci::Spec& spec = *cfg.spec;
   const oci::Process& proc = spec.process;
+  std::vector<int> keep{ch.fd(), cfg.fifo_fd, log::file_fd()};
+  if (cfg.secrets)
+    for (const auto& f : *cfg.secrets) keep.push_back(f.fd.get());
+  close_fds_above(cfg.preserve_fds, std::move(keep));
   VEIL_CHECK(reset_signals());
   if (::setsid() < 0) return fail_errno("setsid");
   if (proc.oom_score_adj) VEIL_CHECK(set_oom_score_adj(*proc.oom_score_adj));
   if (cfg.new_keyring) {
     // A fresh session keyring, so containers do not share the caller's keys.
-    std::string name = "_ses." + spec.hostname;
-    ::syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name.c_str());
+    VEIL_CHECK(join_session_keyring(cfg.id));
   }
 
   const auto* userns = spec.linux.find(oci::NsType::user);
@@ -109,22 +113,30 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
     VEIL_CHECK(ch.send_fd(MsgType::console, master.get()));
   }
 
-  auto prepared = VEIL_TRY(prepare_process(proc, cfg.preserve_fds, cfg.seccomp, cfg.guard));
-  // From here on the user's seccomp profile may apply: only write(2)/read(2) on the channel.
-  if (prepared.notify_fd >= 0) {
-    // The listener's socket is a host path we can no longer reach: the parent sends the fd.
-    VEIL_CHECK(ch.write_msg(MsgType::seccomp_fd, prepared.notify_fd));
+  auto prepared = VEIL_TRY(prepare_process(proc, cfg.preserve_fds));
+  if (cfg.guard) {
+    // The guard daemon answers this filter's notifications; the parent hands it the fd.
+    int fd = VEIL_TRY(load_guard(proc, *cfg.guard));
+    if (fd >= 0) {
+      VEIL_CHECK(ch.write_msg(MsgType::guard_fd, fd));
+      auto m = VEIL_TRY(ch.recv());
+      if (!m || m->type != MsgType::guard_done) return fail("parent went away (guard notify)");
+      ::close(fd);
+    }
+  }
+  seccomp::CompiledFilter* filter = cfg.seccomp;
+  if (filter && filter->uses_notify()) {
+    // The parent copies the listener fd out of us and gives it to the agent; from the load on,
+    // even our own syscalls may be notified, so it must not depend on anything we do after it.
+    int fd = VEIL_TRY(load_notify_filter(
+        proc, *filter, [&](int n) { return ch.write_msg(MsgType::seccomp_fd, n); }));
     auto m = VEIL_TRY(ch.recv());
     if (!m || m->type != MsgType::seccomp_done) return fail("parent went away (seccomp notify)");
-    ::close(prepared.notify_fd);
+    ::close(fd);
+    filter = nullptr;
   }
-  if (prepared.guard_fd >= 0) {
-    // The guard daemon answers this filter's notifications; the parent hands it the fd.
-    VEIL_CHECK(ch.write_msg(MsgType::guard_fd, prepared.guard_fd));
-    auto m = VEIL_TRY(ch.recv());
-    if (!m || m->type != MsgType::guard_done) return fail("parent went away (guard notify)");
-    ::close(prepared.guard_fd);
-  }
+  VEIL_CHECK(switch_identity(proc, filter));
+  if (!proc.no_new_privileges) filter = nullptr;  // loaded by switch_identity
 
   VEIL_CHECK(ch.write_msg(MsgType::ready));
   char b;
@@ -144,7 +156,7 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
       _exit(1);
     }
   }
-  exec_process(proc, prepared);
+  exec_now(proc, prepared, filter);
 }
 
 }  // namespace
@@ -152,6 +164,12 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
 void run_stage1(const InitConfig& cfg, const SyncChannel& ch) {
   const oci::Spec& spec = *cfg.spec;
   if (cfg.lock_fd >= 0) ::close(cfg.lock_fd);
+  // Non-dumpable until the program's execve: a process of the container (e.g. one sharing the pid
+  // namespace) cannot open /proc/<pid>/exe, mem or fds of ours (CVE-2019-5736 class; we also run
+  // from a sealed copy, linux/sealed_exe). With a user namespace the process must stay dumpable:
+  // its own /proc files would belong to host root, which it no longer is (and its root cannot
+  // write host files anyway).
+  if (!spec.linux.find(oci::NsType::user)) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (cfg.cgroup)
     if (auto r = cfg.cgroup->join_self(cfg.cgroup_in_v2); !r) die(ch, r.error());
   if (auto r = expect(ch, MsgType::go); !r) die(ch, r.error());
@@ -186,10 +204,19 @@ void run_stage1(const InitConfig& cfg, const SyncChannel& ch) {
   if (flags & CLONE_NEWTIME)
     if (auto r = namespaces::write_time_offsets(spec.linux.time_offsets); !r) die(ch, r.error());
 
-  // Stage 2 becomes our sibling: a child of the process that ran `veil create`/`run`.
+  // Stage 2 becomes our sibling: a child of the process that ran `veil create`/`run`. It waits
+  // until we are gone, so that our child_pid message always reaches the parent before anything
+  // of stage 2 (the parent needs the pid for hooks, the notify fd and `ready`).
+  int gone[2];
+  if (::pipe2(gone, O_CLOEXEC) != 0) die(ch, Error{"pipe", errno});
   long pid = ::syscall(SYS_clone, CLONE_PARENT, nullptr, nullptr, nullptr, 0);
   if (pid < 0) die(ch, Error{"clone container process", errno});
   if (pid == 0) {
+    ::close(gone[1]);
+    char c;
+    while (::read(gone[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    ::close(gone[0]);
     auto r = stage2(cfg, ch);
     die(ch, r ? Error{"container init returned"} : r.error());
   }

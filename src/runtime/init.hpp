@@ -21,6 +21,7 @@ namespace veil::runtime {
 
 struct InitConfig {
   const oci::Spec* spec = nullptr;
+  std::string id;      // the container id (names the session keyring)
   std::string rootfs;  // absolute
   bool no_pivot = false;
   bool new_keyring = true;

@@ -1,12 +1,16 @@
 #include "runtime/sync.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "base/packet.hpp"
+#include "base/strings.hpp"
+#include "base/time.hpp"
 
 namespace veil::runtime {
 
@@ -71,6 +75,32 @@ Result<> SyncChannel::send_fd(MsgType t, int fd) const {
   if (auto r = send_packet(fd_.get(), std::string_view(buf, n), fd); !r)
     return std::unexpected(r.error().wrap("sync"));
   return {};
+}
+
+int setup_timeout_ms() {
+  if (const char* v = ::getenv("VEIL_SETUP_TIMEOUT")) {
+    double s = std::strtod(v, nullptr);
+    if (s > 0 && s < 86400) return static_cast<int>(s * 1000);
+  }
+  return 60'000;
+}
+
+Result<std::optional<Msg>> SyncChannel::recv_within(int timeout_ms, const std::string& step) const {
+  struct pollfd p {
+    fd_.get(), POLLIN, 0
+  };
+  int64_t deadline = monotonic_ms() + timeout_ms;
+  for (;;) {
+    int64_t left = deadline - monotonic_ms();
+    if (left < 0) left = 0;
+    int n = ::poll(&p, 1, static_cast<int>(left));
+    if (n > 0) return recv();
+    if (n < 0 && errno != EINTR) return fail_errno("sync poll");
+    if (n == 0)
+      return fail(strprintf("timed out after %.1f s waiting for the container process (%s)",
+                            timeout_ms / 1000.0, step.c_str()),
+                  ETIMEDOUT);
+  }
 }
 
 Result<std::optional<Msg>> SyncChannel::recv() const {

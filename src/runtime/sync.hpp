@@ -36,6 +36,11 @@ struct Msg {
   Fd fd;  // a file descriptor that came with the message (SCM_RIGHTS), if any
 };
 
+// The bound on each wait for a container process during create/exec (VEIL_SETUP_TIMEOUT, in
+// seconds, default 60): a process that stops (SIGSTOP, a frozen cgroup, a stuck mount) becomes an
+// error naming the step instead of a hang.
+int setup_timeout_ms();
+
 class SyncChannel {
  public:
   static Result<std::pair<SyncChannel, SyncChannel>> make_pair(int min_fd);
@@ -49,6 +54,9 @@ class SyncChannel {
   Result<> write_msg(MsgType t, int64_t value = 0, const std::string& text = "") const;
   // nullopt on EOF (the peer closed or died).
   Result<std::optional<Msg>> recv() const;
+  // recv() that gives up after timeout_ms with an error naming `step` (ETIMEDOUT). EOF is how a
+  // child's death shows: every process that holds the other end is gone.
+  Result<std::optional<Msg>> recv_within(int timeout_ms, const std::string& step) const;
   int fd() const { return fd_.get(); }
   void close() { fd_.reset(); }
 
