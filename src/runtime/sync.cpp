@@ -120,6 +120,8 @@ Result<std::optional<Msg>> SyncChannel::recv() const {
     // plain messages, and profiles that allow read(2) allow recvmsg in practice.)
     n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
+  // A peer that died with our message unread resets the connection: that is EOF too.
+  if (n < 0 && errno == ECONNRESET) return std::optional<Msg>{};
   if (n < 0) return fail_errno("sync recv");
   if (n == 0) return std::optional<Msg>{};
   if (static_cast<size_t>(n) < kHeader) return fail("sync: short message");
