@@ -11,7 +11,9 @@ deps:
 build: deps
 	@BUILD_DIR=$(BUILD_DIR) ./scripts/build.sh
 
-demo: build
+# Only what the demo runs (the runtime and the guard), not the test binaries.
+demo: deps
+	@BUILD_DIR=$(BUILD_DIR) ./scripts/build.sh veil veil-guard
 	@./scripts/demo.sh $(BUILD_DIR)/veil
 
 test: build

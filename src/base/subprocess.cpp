@@ -65,9 +65,9 @@ Result<Captured> run_capture(const std::vector<std::string>& argv) {
 }
 
 std::string self_dir() {
-  std::string p = read_link("/proc/self/exe");
-  if (p.starts_with("/memfd:"))
-    if (const char* origin = ::getenv(kOriginExeEnv)) p = origin;
+  // Set by linux/sealed_exe before re-executing from a view whose path says nothing.
+  const char* origin = ::getenv(kOriginExeEnv);
+  std::string p = origin && *origin ? std::string(origin) : read_link("/proc/self/exe");
   auto slash = p.rfind('/');
   return slash == std::string::npos ? "" : p.substr(0, slash);
 }

@@ -20,7 +20,8 @@ Result<Captured> run_capture(const std::vector<std::string>& argv);
 
 // The directory holding this executable (readlink /proc/self/exe), "" when unknown.
 // The directory of the running veil binary. When veil runs from its sealed in-memory copy
-// (linux/sealed_exe), the host path comes from kOriginExeEnv, set before the re-exec.
+// or read-only view (linux/sealed_exe), the host path comes from kOriginExeEnv, set before the
+// re-exec.
 inline constexpr const char* kOriginExeEnv = "_VEIL_ORIGIN_EXE";
 std::string self_dir();
 

@@ -1,10 +1,13 @@
 #include "linux/sealed_exe.hpp"
 
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -12,6 +15,9 @@
 #include "base/file.hpp"
 #include "base/subprocess.hpp"
 
+#ifndef ST_RDONLY
+#define ST_RDONLY 1
+#endif
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U
 #endif
@@ -33,16 +39,57 @@ Fd make_memfd() {
   return Fd(fd);
 }
 
+// A new filesystem of `type` (optionally with one string option), mounted nowhere: an fd only.
+Fd detached_mount(const char* type, const char* key, const char* value) {
+  Fd fs(static_cast<int>(::syscall(SYS_fsopen, type, FSOPEN_CLOEXEC)));
+  if (!fs) return Fd();
+  if (key && ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, key, value, 0) != 0)
+    return Fd();
+  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return Fd();
+  return Fd(static_cast<int>(
+      ::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV)));
+}
+
+// The cheap way (runc 1.2 does the same): a read-only overlayfs of the binary's directory,
+// created detached (fsopen/fsmount, never attached to any mount tree), and the binary executed
+// from there. Writes through /proc/<pid>/exe then meet a read-only filesystem (EROFS), and no byte
+// is copied. Needs CAP_SYS_ADMIN; nullopt when it cannot be had (the caller copies instead).
+Fd open_on_readonly_overlay(const std::string& exe) {
+  auto slash = exe.rfind('/');
+  if (slash == std::string::npos || slash == 0) return Fd();
+  std::string dir = exe.substr(0, slash), name = exe.substr(slash + 1);
+  // The option parser splits on ':' and ','.
+  if (dir.find_first_of(":,\\") != std::string::npos) return Fd();
+  // Without an upper layer overlayfs wants two lower ones that do not overlap: the second is an
+  // empty detached tmpfs, named through its fd.
+  Fd empty = detached_mount("tmpfs", nullptr, nullptr);
+  if (!empty) return Fd();
+  std::string lower = dir + ":/proc/self/fd/" + std::to_string(empty.get());
+  Fd mnt = detached_mount("overlay", "lowerdir", lower.c_str());
+  if (!mnt) return Fd();
+  return Fd(::openat(mnt.get(), name.c_str(), O_PATH | O_CLOEXEC | O_NOFOLLOW));
+}
+
 }  // namespace
 
 bool running_sealed() {
   Fd self(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
   if (!self) return false;
   int seals = ::fcntl(self.get(), F_GET_SEALS);
-  return seals >= 0 && (seals & kSeals) == kSeals;
+  if (seals >= 0 && (seals & kSeals) == kSeals) return true;
+  // A binary on a read-only mount cannot be written through /proc/<pid>/exe either (the overlay
+  // above, or an installation on a read-only filesystem).
+  struct statfs fs;
+  return ::fstatfs(self.get(), &fs) == 0 && (fs.f_flags & ST_RDONLY);
 }
 
 Result<> reexec(char** argv) {
+  std::string origin = read_link("/proc/self/exe");
+  if (!::getenv(kOriginExeEnv) && !origin.empty()) ::setenv(kOriginExeEnv, origin.c_str(), 1);
+  if (Fd ro = open_on_readonly_overlay(origin)) {
+    ::syscall(SYS_execveat, ro.get(), "", argv, environ, AT_EMPTY_PATH);
+    // Fall through to the copy (a noexec or otherwise unusable overlay).
+  }
   Fd self(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
   if (!self) return fail_errno("sealed copy: open /proc/self/exe");
   struct stat st;
@@ -57,10 +104,6 @@ Result<> reexec(char** argv) {
   }
   if (::fchmod(copy.get(), 0555) != 0) return fail_errno("sealed copy: chmod");
   if (::fcntl(copy.get(), F_ADD_SEALS, kSeals) != 0) return fail_errno("sealed copy: seal");
-  if (!::getenv(kOriginExeEnv)) {
-    std::string origin = read_link("/proc/self/exe");
-    if (!origin.empty()) ::setenv(kOriginExeEnv, origin.c_str(), 1);
-  }
   ::syscall(SYS_execveat, copy.get(), "", argv, environ, AT_EMPTY_PATH);
   if (errno == EACCES)
     return fail(
