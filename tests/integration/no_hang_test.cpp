@@ -9,6 +9,7 @@
 
 #include "base/file.hpp"
 #include "harness.hpp"
+#include "seccomp_agent.hpp"
 
 namespace veil::test {
 namespace {
@@ -63,6 +64,45 @@ TEST(NoHang, AContainerProcessKilledDuringSetupIsAnErrorNamingTheStep) {
   EXPECT_NE(c.code, 0);
   EXPECT_NE(c.err.find("container process exited during setup"), std::string::npos) << c.err;
   EXPECT_TRUE(nothing_left(v, id, b));
+}
+
+// A seccomp agent that takes the notify fd and never answers: the container process blocks in its
+// first notified syscall (capset, in the identity switch after the filter) — for create and for
+// exec the wait is bounded, names the step, and kills what it started.
+TEST(NoHang, AHungSeccompAgentIsATimeoutForCreateAndExec) {
+  REQUIRE_ROOT();
+  Veil v;
+  SeccompAgent hung(v.root() + "-hung.sock", false);
+  nlohmann::json seccomp = {{"defaultAction", "SCMP_ACT_ALLOW"},
+                            {"listenerPath", hung.path()},
+                            {"syscalls", {{{"names", {"capset"}}, {"action", "SCMP_ACT_NOTIFY"}}}}};
+  Bundle b({"/bin/sleep", "30"});
+  b.config["linux"]["seccomp"] = seccomp;
+  b.write();
+  std::string id = unique_id("hungagent");
+  auto t0 = Clock::now();
+  Cmd c = run_with_timeout(v, {"create", "--bundle", b.dir(), id}, "2");
+  EXPECT_NE(c.code, 0);
+  EXPECT_NE(c.err.find("timed out after 2.0 s"), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("the identity switch after loading seccomp filters"), std::string::npos)
+      << c.err;
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 10.0);
+  EXPECT_TRUE(nothing_left(v, id, b));
+
+  // exec into a container whose profile has it (the init itself is not affected: no profile).
+  Bundle r({"/bin/sleep", "30"});
+  std::string rid = unique_id("hungexec");
+  ASSERT_EQ(v({"run", "-d", "--bundle", r.dir(), rid}).code, 0);
+  r.config["linux"]["seccomp"] = seccomp;  // exec reads the profile from the bundle
+  r.write();
+  t0 = Clock::now();
+  Cmd e = run_with_timeout(v, {"exec", rid, "/bin/true"}, "2");
+  EXPECT_NE(e.code, 0);
+  EXPECT_NE(e.err.find("timed out after 2.0 s"), std::string::npos) << e.err;
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 10.0);
+  auto pids = v({"ps", "--format", "json", rid});
+  EXPECT_EQ(nlohmann::json::parse(pids.out, nullptr, false).size(), 1u) << pids.out;
+  v({"delete", "--force", rid});
 }
 
 // A pre-existing frozen cgroup (v1 freezer or v2 cgroup.freeze): refused before anything starts.

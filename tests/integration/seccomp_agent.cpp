@@ -14,7 +14,8 @@
 
 namespace veil::test {
 
-SeccompAgent::SeccompAgent(std::string socket_path) : path_(std::move(socket_path)) {
+SeccompAgent::SeccompAgent(std::string socket_path, bool answer)
+    : path_(std::move(socket_path)), answer_(answer) {
   ::unlink(path_.c_str());
   listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un a{};
@@ -88,7 +89,7 @@ void SeccompAgent::loop() {
       }
     }
     for (size_t i = 2; i < p.size(); ++i) {
-      if (!(p[i].revents & POLLIN)) continue;
+      if (!answer_ || !(p[i].revents & POLLIN)) continue;
       seccomp_notif req{};
       if (::ioctl(p[i].fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) continue;
       {

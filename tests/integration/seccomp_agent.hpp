@@ -15,7 +15,8 @@ namespace veil::test {
 
 class SeccompAgent {
  public:
-  explicit SeccompAgent(std::string socket_path);
+  // answer = false: takes the notify fd but never answers (a hung agent).
+  explicit SeccompAgent(std::string socket_path, bool answer = true);
   ~SeccompAgent();
   const std::string& path() const { return path_; }
   int connections() const { return connections_; }
@@ -27,6 +28,7 @@ class SeccompAgent {
  private:
   void loop();
   std::string path_;
+  bool answer_ = true;
   int listen_fd_ = -1, stop_fd_ = -1;
   std::atomic<int> connections_{0};
   mutable std::mutex mu_;
