@@ -1,5 +1,6 @@
 // runc's CVE history, attacked for real against veil: each test is the public technique, run from
 // inside a container (or by a careless caller), and asserts that it got nothing.
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 
 #include "base/file.hpp"
 #include "harness.hpp"
+#include "seccomp_agent.hpp"
 
 namespace veil::test {
 namespace {
@@ -35,23 +37,10 @@ bool wait_file(const std::string& path, const std::string& needle, int timeout_m
   return false;
 }
 
-// CVE-2019-5736 through a shared pid namespace (Kubernetes shareProcessNamespace): container A
-// looks for a veil process among its pids — B's init, waiting for `start` in A's pid namespace —
-// opens its /proc/<pid>/exe, and once B has started writes through that fd. Against a runtime
-// that runs from its host binary this rewrites the binary (runc before 1.0-rc6).
-TEST(Cve2019_5736, ASharedPidNamespaceCannotRewriteTheRuntime) {
-  REQUIRE_ROOT();
-  Veil v;
-  // The runtime under attack: a private copy, so a successful attack cannot break the build.
-  std::string runtime = v.root() + "-veil";
-  ASSERT_EQ(run({"cp", VEIL_BINARY, runtime}).code, 0);
-  auto before = read_file(runtime);
-  ASSERT_TRUE(before);
-  auto veil = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {runtime, "--root", v.root()});
-    return run(args);
-  };
-  const std::string attack = R"(
+// Runs in a container: finds a veil process among its pids, opens its /proc/<pid>/exe, waits for
+// /tmp/out/go (the veil process is gone by then), writes through the fd; reports in
+// /tmp/out/result.
+const std::string kExeAttack = R"(
     i=0
     while [ $i -lt 40 ] && [ ! -e /tmp/out/result ]; do
       for p in /proc/[0-9]*; do
@@ -69,8 +58,25 @@ TEST(Cve2019_5736, ASharedPidNamespaceCannotRewriteTheRuntime) {
     if (echo PWNED > /proc/self/fd/3) 2>/dev/null; then echo written >> /tmp/out/result;
     else echo write-failed >> /tmp/out/result; fi
     echo done >> /tmp/out/result
-  )";
-  Bundle a({"/bin/sh", "-c", attack});
+)";
+
+// CVE-2019-5736 through a shared pid namespace (Kubernetes shareProcessNamespace): container A
+// looks for a veil process among its pids — B's init, waiting for `start` in A's pid namespace —
+// opens its /proc/<pid>/exe, and once B has started writes through that fd. Against a runtime
+// that runs from its host binary this rewrites the binary (runc before 1.0-rc6).
+TEST(Cve2019_5736, ASharedPidNamespaceCannotRewriteTheRuntime) {
+  REQUIRE_ROOT();
+  Veil v;
+  // The runtime under attack: a private copy, so a successful attack cannot break the build.
+  std::string runtime = v.root() + "-veil";
+  ASSERT_EQ(run({"cp", VEIL_BINARY, runtime}).code, 0);
+  auto before = read_file(runtime);
+  ASSERT_TRUE(before);
+  auto veil = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {runtime, "--root", v.root()});
+    return run(args);
+  };
+  Bundle a({"/bin/sh", "-c", kExeAttack});
   std::string out = add_out_mount(a);
   std::string ida = unique_id("cve5736a"), idb = unique_id("cve5736b");
   ASSERT_EQ(veil({"run", "-d", "--bundle", a.dir(), ida}).code, 0);
@@ -94,6 +100,60 @@ TEST(Cve2019_5736, ASharedPidNamespaceCannotRewriteTheRuntime) {
   EXPECT_EQ(read_file(runtime).value_or(""), *before) << "the runtime binary was rewritten";
   veil({"delete", "--force", ida});
   veil({"delete", "--force", idb});
+  ::unlink(runtime.c_str());
+}
+
+// CVE-2019-5736 through `veil exec`: the exec'd process is held in its identity switch by a
+// seccomp agent that never answers (capset is notified), a veil process inside the container's pid
+// namespace for as long as the attacker needs; once it is gone, the attacker writes.
+TEST(Cve2019_5736, AnExecInProgressCannotBeUsedToRewriteTheRuntime) {
+  REQUIRE_ROOT();
+  Veil v;
+  std::string runtime = v.root() + "-veil";
+  ASSERT_EQ(run({"cp", VEIL_BINARY, runtime}).code, 0);
+  auto before = read_file(runtime);
+  ASSERT_TRUE(before);
+  SeccompAgent hung(v.root() + "-hung.sock", false);
+  Bundle a({"/bin/sh", "-c", kExeAttack});
+  std::string out = add_out_mount(a);
+  std::string id = unique_id("cve5736x");
+  ASSERT_EQ(run({runtime, "--root", v.root(), "run", "-d", "--bundle", a.dir(), id}).code, 0);
+  a.config["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"listenerPath", hung.path()},
+      {"syscalls", {{{"names", {"capset"}}, {"action", "SCMP_ACT_NOTIFY"}}}}};
+  a.write();  // `exec` takes the profile from the bundle: only the exec'd process gets it
+  std::string pidns =
+      read_link("/proc/" + std::to_string(v.state(id)["pid"].get<int>()) + "/ns/pid");
+  Cmd e;
+  std::thread exec([&] {
+    e = run({"env", "VEIL_SETUP_TIMEOUT=4", runtime, "--root", v.root(), "exec", id, "/bin/true"});
+  });
+  // The window is real: a veil process sits in the container's pid namespace.
+  bool window = false;
+  for (int i = 0; i < 300 && !window; ++i) {
+    if (DIR* d = ::opendir("/proc")) {
+      while (auto* ent = ::readdir(d)) {
+        std::string base = std::string("/proc/") + ent->d_name;
+        if (read_file(base + "/comm").value_or("") == "veil\n" &&
+            read_link(base + "/ns/pid") == pidns)
+          window = true;
+      }
+      ::closedir(d);
+    }
+    if (!window) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  exec.join();
+  EXPECT_TRUE(window) << "no veil process was ever inside the container's pid namespace";
+  EXPECT_NE(e.code, 0);  // timed out in the identity switch, killed
+  ASSERT_TRUE(wait_file(out + "/result", "scanned", 20000));
+  ASSERT_TRUE(write_file_atomic(out + "/go", "1"));
+  ASSERT_TRUE(wait_file(out + "/result", "done", 10000));
+  std::string result = read_file(out + "/result").value_or("");
+  EXPECT_EQ(result.find("written"), std::string::npos) << result;
+  EXPECT_EQ(result.find("opened"), std::string::npos) << result;
+  EXPECT_EQ(read_file(runtime).value_or(""), *before) << "the runtime binary was rewritten";
+  run({runtime, "--root", v.root(), "delete", "--force", id});
   ::unlink(runtime.c_str());
 }
 
