@@ -28,6 +28,12 @@ std::string add_out_mount(Bundle& b) {
   return dir;
 }
 
+// Removes a path when the test ends, passed or failed.
+struct Cleanup {
+  std::string path;
+  ~Cleanup() { (void)remove_all(path); }
+};
+
 bool wait_file(const std::string& path, const std::string& needle, int timeout_ms) {
   for (int t = 0; t < timeout_ms; t += 20) {
     auto s = read_file(path);
@@ -69,6 +75,7 @@ TEST(Cve2019_5736, ASharedPidNamespaceCannotRewriteTheRuntime) {
   Veil v;
   // The runtime under attack: a private copy, so a successful attack cannot break the build.
   std::string runtime = v.root() + "-veil";
+  Cleanup gone{runtime};
   ASSERT_EQ(run({"cp", VEIL_BINARY, runtime}).code, 0);
   auto before = read_file(runtime);
   ASSERT_TRUE(before);
@@ -100,7 +107,6 @@ TEST(Cve2019_5736, ASharedPidNamespaceCannotRewriteTheRuntime) {
   EXPECT_EQ(read_file(runtime).value_or(""), *before) << "the runtime binary was rewritten";
   veil({"delete", "--force", ida});
   veil({"delete", "--force", idb});
-  ::unlink(runtime.c_str());
 }
 
 // CVE-2019-5736 through `veil exec`: the exec'd process is held in its identity switch by a
@@ -110,6 +116,7 @@ TEST(Cve2019_5736, AnExecInProgressCannotBeUsedToRewriteTheRuntime) {
   REQUIRE_ROOT();
   Veil v;
   std::string runtime = v.root() + "-veil";
+  Cleanup gone{runtime};
   ASSERT_EQ(run({"cp", VEIL_BINARY, runtime}).code, 0);
   auto before = read_file(runtime);
   ASSERT_TRUE(before);
@@ -154,7 +161,6 @@ TEST(Cve2019_5736, AnExecInProgressCannotBeUsedToRewriteTheRuntime) {
   EXPECT_EQ(result.find("opened"), std::string::npos) << result;
   EXPECT_EQ(read_file(runtime).value_or(""), *before) << "the runtime binary was rewritten";
   run({runtime, "--root", v.root(), "delete", "--force", id});
-  ::unlink(runtime.c_str());
 }
 
 // The process that enters a container never runs from the host binary: it runs from a read-only
@@ -189,6 +195,7 @@ TEST(Cve2024_21626, ALeakedDirectoryFdIsNoWayOut) {
   REQUIRE_ROOT();
   Veil v;
   std::string host_dir = v.root() + "-hostdir";
+  Cleanup gone{host_dir};
   ASSERT_EQ(::mkdir(host_dir.c_str(), 0755), 0);
   ASSERT_TRUE(write_file_atomic(host_dir + "/host-secret", "top secret\n"));
   // The container reads the secret and drops a file next to it, relative to its cwd.
@@ -221,7 +228,6 @@ TEST(Cve2024_21626, ALeakedDirectoryFdIsNoWayOut) {
   EXPECT_FALSE(path_exists(host_dir + "/escaped"));
   EXPECT_FALSE(path_exists(host_dir + "/e"));
   v({"delete", "--force", id});
-  (void)remove_all(host_dir);
 }
 
 // CVE-2022-29162: `exec --cap` must not put the capability into the inheritable (or ambient) set
