@@ -32,7 +32,8 @@ Result<int> parse_signal(std::string_view s) {
   int num = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), num);
   if (ec == std::errc() && ptr == s.data() + s.size()) {
-    if (num <= 0 || num > SIGRTMAX) return fail("invalid signal number " + std::string(s));
+    // 0 is the liveness check (`kill ID 0`), as with kill(2) and runc.
+    if (num < 0 || num > SIGRTMAX) return fail("invalid signal number " + std::string(s));
     return num;
   }
   std::string name(s);

@@ -91,18 +91,25 @@ Result<> kill(const Globals& g, const std::string& id, int sig, bool all) {
   auto dir = VEIL_TRY(store.open(id, false));
   auto st = VEIL_TRY(dir.load());
   Status s = current_status(st, dir);
-  if (s == Status::stopped || s == Status::creating)
-    return fail("container \"" + id + "\" is not running (" + status_name(s) + ")");
   // As runc: SIGKILL to a paused container thaws it afterwards, otherwise (cgroup v1 freezer) the
   // kill only lands at the next resume, and containerd's `task kill -s SIGKILL` / `task rm -f` of
   // a paused task waits forever for the exit.
   bool thaw = s == Status::paused && sig == SIGKILL;
-  if (all && !st.cgroup_dirs.empty()) {
-    cgroups::Cgroup::from_dirs(st.cgroup_dirs).signal_all(sig);
+  if (all) {
+    // As runc: whatever is left in the cgroup gets the signal in every state. containerd's shim
+    // runs `kill --all ID 9` after the init exited to reap what it left; an error here makes its
+    // exit handling fail and retry forever (the pod can never be stopped).
+    if (!st.cgroup_dirs.empty() && sig != 0)
+      cgroups::Cgroup::from_dirs(st.cgroup_dirs).signal_all(sig);
     if (thaw) (void)cgroups::set_frozen(st.cgroup_dirs, false);
     return {};
   }
-  if (::kill(st.pid, sig) != 0) return fail_errno("signal container \"" + id + "\"");
+  // runc's wording: containerd's shim maps "container not running" to "process already finished".
+  if (s == Status::stopped || s == Status::creating) return fail("container not running");
+  if (::kill(st.pid, sig) != 0) {
+    if (errno == ESRCH) return fail("container not running");
+    return fail_errno("signal container \"" + id + "\"");
+  }
   if (thaw) (void)cgroups::set_frozen(st.cgroup_dirs, false);
   return {};
 }
