@@ -2,14 +2,18 @@
 
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/file.hpp"
 #include "linux/devices.hpp"
 #include "linux/mount_options.hpp"
+#include "linux/mount_sources.hpp"
+#include "linux/mountinfo.hpp"
 #include "linux/path_in_root.hpp"
 #include "linux/tmpcopyup.hpp"
 
@@ -41,6 +45,11 @@ Result<> apply_attrs(int fd, const MountOptions& o, const std::string& dest) {
   if (::syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
     return fail_errno("mount_setattr " + dest);
   return {};
+}
+
+bool fd_is_dir(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode);
 }
 
 bool source_is_dir(const std::string& src) {
@@ -111,7 +120,33 @@ Result<> mount_cgroup(const Context& ctx, int root_fd, const oci::Mount& m, cons
   return {};
 }
 
-Result<> mount_one(const Context& ctx, int root_fd, const oci::Mount& m) {
+// proc and sysfs only on an ordinary directory (or one we create): a symlink there — /proc ->
+// /host/... in a hostile image — is refused rather than followed, even within the root (runc's
+// CVE-2019-19921 hardening).
+Result<> refuse_symlink_target(int root_fd, const oci::Mount& m) {
+  struct open_how how {};
+  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  std::string rel = m.destination;
+  while (rel.starts_with("/")) rel.erase(0, 1);
+  if (rel.empty()) return fail("mount " + m.destination + ": " + m.type + " cannot cover the root");
+  Fd fd(static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how)));
+  if (!fd) {
+    if (errno == ENOENT) return {};
+    if (errno == ELOOP)
+      return fail("mount " + m.destination + ": " + m.type +
+                  " must be mounted on an ordinary directory, not through a symlink");
+    return fail_errno("mount " + m.destination);
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return fail_errno("stat " + m.destination);
+  if (!S_ISDIR(st.st_mode))
+    return fail("mount " + m.destination + ": " + m.type +
+                " must be mounted on an ordinary directory");
+  return {};
+}
+
+Result<> mount_one(const Context& ctx, int root_fd, const oci::Mount& m, int source_fd) {
   auto parsed = mounts::parse_mount_options(m.options);
   if (!parsed) return std::unexpected(parsed.error().wrap("mount " + m.destination));
   MountOptions o = *parsed;
@@ -119,13 +154,20 @@ Result<> mount_one(const Context& ctx, int root_fd, const oci::Mount& m) {
 
   bool bind = o.is_bind() || m.type == "bind";
   if (bind) o.flags |= MS_BIND;
-  Result<Fd> target = (bind && !source_is_dir(m.source))
-                          ? rootpath::touch_in_root(root_fd, m.destination)
-                          : rootpath::mkdir_in_root(root_fd, m.destination);
+  if (m.type == "proc" || m.type == "sysfs") VEIL_CHECK(refuse_symlink_target(root_fd, m));
+  // A read-only /dev is mounted writable and remounted read-only in finalize(), once devpts,
+  // shm, mqueue and the device nodes exist (as runc).
+  if (m.destination == "/dev" && !bind) o.flags &= ~MS_RDONLY;
+  bool dir_source = source_fd >= 0 ? fd_is_dir(source_fd) : source_is_dir(m.source);
+  Result<Fd> target = (bind && !dir_source) ? rootpath::touch_in_root(root_fd, m.destination)
+                                            : rootpath::mkdir_in_root(root_fd, m.destination);
   if (!target) return std::unexpected(target.error().wrap("mount " + m.destination));
   std::string tpath = rootpath::fd_path(target->get());
 
-  if (bind) {
+  if (bind && source_fd >= 0) {
+    VEIL_CHECK(mount_sources::attach(source_fd, tpath, o.flags & MS_REC,
+                                     m.source + " on " + m.destination));
+  } else if (bind) {
     if (::mount(m.source.c_str(), tpath.c_str(), nullptr, o.flags & (MS_BIND | MS_REC), nullptr) !=
         0)
       return fail_errno("bind-mount " + m.source + " on " + m.destination);
@@ -173,6 +215,19 @@ Result<> mount_one(const Context& ctx, int root_fd, const oci::Mount& m) {
   return apply_attrs(top->get(), o, m.destination);
 }
 
+// The mount point of the mount that holds `path` (the last, i.e. topmost, of the longest match).
+std::string parent_mount(const std::string& path) {
+  auto text = read_file("/proc/self/mountinfo");
+  if (!text) return "";
+  std::string best;
+  for (const auto& e : mountinfo::parse(*text)) {
+    const std::string& mp = e.mountpoint;
+    bool under = mp == "/" || path == mp || (path.starts_with(mp) && path[mp.size()] == '/');
+    if (under && mp.size() >= best.size()) best = mp;
+  }
+  return best;
+}
+
 bool mounts_dev_bind(const oci::Spec& s) {
   for (const auto& m : s.mounts) {
     if (m.destination != "/dev") continue;
@@ -197,10 +252,19 @@ Result<> prepare(const Context& ctx) {
   if (!prop) return std::unexpected(prop.error().wrap("linux.rootfsPropagation"));
   // Nothing we mount may leak back to the host: make our copy of the tree slave (default) or what
   // rootfsPropagation asks for.
-  unsigned long root_prop = *prop ? (*prop | MS_REC) : (MS_SLAVE | MS_REC);
+  // Only shared propagation is applied to the whole copy now (Bidirectional volumes must stay
+  // peers of the host); the others start as rslave — nothing flows back to the host, and an
+  // unbindable tree would refuse every bind below — and are applied to the container's "/" in
+  // finalize(), as given ("unbindable" is not recursive, "runbindable" is).
+  unsigned long root_prop = (*prop & MS_SHARED) ? *prop : (MS_SLAVE | MS_REC);
   if (::mount(nullptr, "/", nullptr, root_prop, nullptr) != 0)
     return fail_errno("set propagation of /");
-  // pivot_root needs the new root to be a mount point whose parent mount is not shared.
+  // pivot_root needs the new root's parent mount not to be shared (EINVAL with rshared), and an
+  // unbindable parent would refuse the bind below: make that one mount private (our copy only;
+  // the config's own shared mounts, e.g. Kubernetes' Bidirectional volumes, stay peers).
+  if (auto parent = parent_mount(ctx.rootfs); !parent.empty())
+    if (::mount(nullptr, parent.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)
+      return fail_errno("make the rootfs's parent mount " + parent + " private");
   if (::mount(ctx.rootfs.c_str(), ctx.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
     return fail_errno("bind-mount rootfs " + ctx.rootfs);
   if (::mount(nullptr, ctx.rootfs.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)
@@ -209,7 +273,10 @@ Result<> prepare(const Context& ctx) {
   Fd root_fd(::open(ctx.rootfs.c_str(), O_DIRECTORY | O_PATH | O_CLOEXEC));
   if (!root_fd) return fail_errno("open rootfs " + ctx.rootfs);
 
-  for (const auto& m : spec.mounts) VEIL_CHECK(mount_one(ctx, root_fd.get(), m));
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    int src = ctx.source_fds && i < ctx.source_fds->size() ? (*ctx.source_fds)[i] : -1;
+    VEIL_CHECK(mount_one(ctx, root_fd.get(), spec.mounts[i], src));
+  }
 
   bool dev_bound = mounts_dev_bind(spec);
   if (!dev_bound) {
@@ -220,8 +287,33 @@ Result<> prepare(const Context& ctx) {
   return {};
 }
 
+Result<> detach_host_proc_and_sys(const std::string& rootfs) {
+  auto text = read_file("/proc/self/mountinfo");
+  if (!text) return std::unexpected(text.error());
+  auto entries = mountinfo::parse(*text);
+  // Deepest first, so that /proc/sys/fs/binfmt_misc-style submounts go before their parents.
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    const auto& e = *it;
+    if (e.root != "/" || (e.fstype != "proc" && e.fstype != "sysfs")) continue;
+    if (e.mountpoint == rootfs || e.mountpoint.starts_with(rootfs + "/")) continue;
+    (void)::mount(nullptr, e.mountpoint.c_str(), nullptr, MS_SLAVE | MS_REC, nullptr);
+    if (::umount2(e.mountpoint.c_str(), MNT_DETACH) != 0) {
+      if (errno != EINVAL && errno != EPERM && errno != ENOENT)
+        return fail_errno("detach the host's " + e.fstype + " at " + e.mountpoint);
+      // Not ours to unmount (locked in a user namespace): cover it instead.
+      if (errno != ENOENT && ::mount("tmpfs", e.mountpoint.c_str(), "tmpfs", MS_RDONLY, "size=0k"))
+        return fail_errno("cover the host's " + e.fstype + " at " + e.mountpoint);
+    }
+  }
+  return {};
+}
+
 Result<> enter(const Context& ctx) {
   if (ctx.no_pivot) {
+    // The old root stays in this mount namespace under the chroot: detach every full proc and
+    // sysfs mount of the host first, or the kernel would count them as visible (and allow a
+    // fresh, unmasked procfs mount) and a chroot escape would find them (as runc's msMoveRoot).
+    VEIL_CHECK(detach_host_proc_and_sys(ctx.rootfs));
     if (::chdir(ctx.rootfs.c_str()) != 0) return fail_errno("chdir " + ctx.rootfs);
     if (::mount(ctx.rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) != 0)
       return fail_errno("move rootfs to /");
@@ -270,8 +362,22 @@ static Result<> readonly_path(const std::string& p) {
   return {};
 }
 
+// The config's /dev mount asked for `ro` (mount_one mounted it writable).
+bool dev_readonly(const oci::Spec& s) {
+  for (const auto& m : s.mounts) {
+    if (m.destination != "/dev" || m.type == "bind") continue;
+    auto o = mounts::parse_mount_options(m.options);
+    if (o && !o->is_bind() && (o->flags & MS_RDONLY)) return true;
+  }
+  return false;
+}
+
 Result<> finalize(const Context& ctx) {
   const auto& spec = *ctx.spec;
+  if (dev_readonly(spec) &&
+      ::mount(nullptr, "/dev", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags("/dev"),
+              nullptr) != 0)
+    return fail_errno("remount /dev read-only");
   for (const auto& p : spec.linux.masked_paths) VEIL_CHECK(mask_path(p));
   for (const auto& p : spec.linux.readonly_paths) VEIL_CHECK(readonly_path(p));
   if (spec.root.readonly) {

@@ -19,6 +19,9 @@ struct Context {
   bool no_pivot = false;
   const cgroups::Layout* cgroup_layout = nullptr;  // for "cgroup" mounts
   std::vector<std::string> cgroup_dirs;            // the container's cgroup per hierarchy
+  // Per spec.mounts element: a detached tree of the bind source opened before the user namespace
+  // (linux/mount_sources), or -1 (mounted by path). Null: every source by path.
+  const std::vector<int>* source_fds = nullptr;
 };
 
 // Before pivot: runs in the container's mount namespace with the host's paths still visible.

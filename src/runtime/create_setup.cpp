@@ -1,5 +1,6 @@
 #include "runtime/create_setup.hpp"
 
+#include "linux/mount_sources.hpp"
 #include "linux/namespaces.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/terminal.hpp"
@@ -90,6 +91,13 @@ Result<> drive_setup(const SyncChannel& ch, SetupDialogue& d) {
                                            state_json(Status::running), fd.get(), d.stage2));
         VEIL_CHECK(ch.send(MsgType::seccomp_done));
         last = MsgType::seccomp_done;
+        break;
+      }
+      case MsgType::mount_sources: {
+        auto fds = VEIL_TRY(mount_sources::open_in(d.stage2, spec.mounts));
+        for (size_t i = 0; i < fds.size(); ++i)
+          if (fds[i]) VEIL_CHECK(ch.send_fd(MsgType::mount_source_fd, fds[i].get(), i));
+        VEIL_CHECK(ch.send(MsgType::mount_sources_done));
         break;
       }
       case MsgType::guard_fd: {

@@ -162,7 +162,7 @@ struct ExecChild {
     if (c.new_keyring)
       if (auto r = join_session_keyring(c.id); !r) die(r.error());
     if (proc.terminal) {
-      auto master = setup_terminal(proc.console_size, proc.user.uid, proc.user.gid);
+      auto master = setup_terminal(proc.console_size, proc.user.uid);
       if (!master) die(master.error());
       if (auto r = ch.send_fd(MsgType::console, master->get()); !r) die(r.error());
     }

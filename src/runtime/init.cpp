@@ -13,6 +13,7 @@
 #include "base/log.hpp"
 #include "base/strings.hpp"
 #include "linux/credentials.hpp"
+#include "linux/mount_sources.hpp"
 #include "linux/namespaces.hpp"
 #include "linux/rlimits.hpp"
 #include "linux/rootfs.hpp"
@@ -50,6 +51,25 @@ Result<> set_oom_score_adj(int v) {
   return {};
 }
 
+// With a user namespace, the parent opens the bind sources as host root in our mount namespace
+// (linux/mount_sources) and sends them; one fd per mount, -1 for the others.
+Result<std::vector<int>> receive_mount_sources(const oci::Spec& spec, const SyncChannel& ch) {
+  std::vector<int> fds(spec.mounts.size(), -1);
+  bool any = false;
+  for (const auto& m : spec.mounts) any |= mount_sources::is_bind(m);
+  if (!spec.linux.find(oci::NsType::user) || !any) return std::vector<int>{};
+  VEIL_CHECK(ch.send(MsgType::mount_sources));
+  for (;;) {
+    auto m = VEIL_TRY(ch.recv());
+    if (!m) return fail("parent went away (mount sources)");
+    if (m->type == MsgType::mount_sources_done) return fds;
+    if (m->type != MsgType::mount_source_fd || !m->fd || m->value < 0 ||
+        static_cast<size_t>(m->value) >= fds.size())
+      return fail("unexpected message (mount sources)");
+    fds[static_cast<size_t>(m->value)] = m->fd.release();
+  }
+}
+
 Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
   const oci::Spec& spec = *cfg.spec;
   const oci::Process& proc = spec.process;
@@ -66,6 +86,7 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
   }
 
   const auto* userns = spec.linux.find(oci::NsType::user);
+  auto source_fds = VEIL_TRY(receive_mount_sources(spec, ch));
   rootfs::Context rc;
   rc.spec = &spec;
   rc.rootfs = cfg.rootfs;
@@ -73,6 +94,7 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
   rc.no_pivot = cfg.no_pivot;
   rc.cgroup_layout = cfg.cgroup_layout;
   rc.cgroup_dirs = cfg.cgroup_dirs;
+  if (!source_fds.empty()) rc.source_fds = &source_fds;
 
   // sysctls go through the host's /proc while we still see it; the values land in our namespaces.
   VEIL_CHECK(sysctl::apply(spec.linux.sysctl));
@@ -84,6 +106,8 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
     return fail_errno("set domainname \"" + spec.domainname + "\"");
 
   VEIL_CHECK(rootfs::prepare(rc));
+  for (int fd : source_fds)
+    if (fd >= 0) ::close(fd);  // attached now
   // After the config's mounts (a tmpfs on /run is fine), before pivot_root; in the container's
   // user namespace, so the owner is the process user as the container sees it.
   if (cfg.secrets && !cfg.secrets->empty()) {
@@ -109,7 +133,7 @@ Result<> stage2(const InitConfig& cfg, const SyncChannel& ch) {
   VEIL_CHECK(rootfs::finalize(rc));
   if (cfg.guard) VEIL_CHECK(prepare_in_container(*cfg.guard));
   if (proc.terminal) {
-    auto master = VEIL_TRY(setup_terminal(proc.console_size, proc.user.uid, proc.user.gid));
+    auto master = VEIL_TRY(setup_terminal(proc.console_size, proc.user.uid));
     VEIL_CHECK(ch.send_fd(MsgType::console, master.get()));
   }
 

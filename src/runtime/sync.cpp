@@ -69,9 +69,9 @@ Result<> SyncChannel::send(MsgType t, int64_t value, const std::string& text) co
   }
 }
 
-Result<> SyncChannel::send_fd(MsgType t, int fd) const {
+Result<> SyncChannel::send_fd(MsgType t, int fd, int64_t value) const {
   char buf[kMax];
-  size_t n = pack(buf, t, 0, "");
+  size_t n = pack(buf, t, value, "");
   if (auto r = send_packet(fd_.get(), std::string_view(buf, n), fd); !r)
     return std::unexpected(r.error().wrap("sync"));
   return {};

@@ -16,14 +16,16 @@
 
 namespace veil::runtime {
 
-Result<Fd> setup_terminal(const std::optional<oci::ConsoleSize>& size, uid_t uid, gid_t gid) {
+Result<Fd> setup_terminal(const std::optional<oci::ConsoleSize>& size, uid_t uid) {
   Fd master(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!master) return fail_errno("open /dev/ptmx (process.terminal needs a devpts mount)");
   int unlock = 0;
   if (::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) return fail_errno("unlock pty");
   Fd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY));
   if (!slave) return fail_errno("open pty slave");
-  if (::fchown(slave.get(), uid, gid) != 0 && errno != EPERM && errno != EINVAL)
+  // The process's uid; the group stays what devpts gave it (gid=5, tty, in the usual mount), as
+  // with runc: programs such as write(1) and script(1) expect the tty group.
+  if (::fchown(slave.get(), uid, static_cast<gid_t>(-1)) != 0 && errno != EPERM && errno != EINVAL)
     return fail_errno("chown pty");
   if (size) {
     struct winsize ws {};

@@ -18,7 +18,7 @@ namespace veil::runtime {
 
 // In the container process, after pivot_root: opens /dev/ptmx, sets the size, makes the pty its
 // controlling terminal and stdin/stdout/stderr. Returns the master.
-Result<Fd> setup_terminal(const std::optional<oci::ConsoleSize>& size, uid_t uid, gid_t gid);
+Result<Fd> setup_terminal(const std::optional<oci::ConsoleSize>& size, uid_t uid);
 
 // Sends the master to the unix socket at path.
 Result<> send_to_console_socket(const std::string& path, int master);
