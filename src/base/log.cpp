@@ -64,7 +64,8 @@ void configure(const Options& opts) {
 
 void write(Level level, std::string_view msg) {
   if (level == Level::debug && !g_opts.debug) return;
-  if (level == Level::error || (g_fd < 0 && g_opts.debug)) {
+  // Without --log, warnings go to stderr too (as runc), debug lines only with --debug.
+  if (level == Level::error || (g_fd < 0 && (g_opts.debug || level == Level::warning))) {
     std::string line = "veil: ";
     if (level != Level::error) line += std::string(level_name(level)) + ": ";
     line.append(msg);

@@ -14,5 +14,9 @@ std::string strprintf(const char* format, ...) __attribute__((format(printf, 1, 
 
 // Splits on sep; keeps empty fields ("a::b" → {"a", "", "b"}); "" → {}.
 std::vector<std::string> split(std::string_view s, char sep);
+// Splits on runs of blanks (spaces, tabs); no empty fields.
+std::vector<std::string> split_words(std::string_view s);
+// The parts with sep between them.
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
 
 }  // namespace veil

@@ -1,8 +1,11 @@
 // pause, resume, update, ps: commands that act on the container's cgroup.
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "base/file.hpp"
 #include "base/strings.hpp"
+#include "base/subprocess.hpp"
 #include "cli/commands.hpp"
 
 namespace veil::cli {
@@ -54,7 +57,8 @@ Result<int> cmd_resume(Context& ctx, int argc, char** argv) {
 
 Result<int> cmd_update(Context& ctx, int argc, char** argv) {
   bool help = false;
-  std::string file, memory, swap, reservation, shares, quota, period, cpus, mems, pids, weight;
+  std::string file, memory, swap, reservation, shares, quota, period, cpus, mems, pids, weight,
+      rt_period, rt_runtime;
   auto pos = VEIL_TRY(parse_command(
       "update",
       "usage: veil update [--resources FILE|-] [flags] ID\n\nChange the resource limits of a "
@@ -66,6 +70,7 @@ Result<int> cmd_update(Context& ctx, int argc, char** argv) {
       "  --cpu-shares N, --cpu-quota N, --cpu-period N\n"
       "  --cpuset-cpus LIST, --cpuset-mems LIST\n"
       "  --pids-limit N           maximum number of processes (0 or -1: no limit)\n"
+      "  --cpu-rt-period N, --cpu-rt-runtime N  realtime scheduling (cgroup v1)\n"
       "  --blkio-weight N         10..1000\n",
       argc, argv,
       {{"resources", 'r', true, to(file)},
@@ -78,7 +83,9 @@ Result<int> cmd_update(Context& ctx, int argc, char** argv) {
        {"cpuset-cpus", 0, true, to(cpus)},
        {"cpuset-mems", 0, true, to(mems)},
        {"pids-limit", 0, true, to(pids)},
-       {"blkio-weight", 0, true, to(weight)}},
+       {"blkio-weight", 0, true, to(weight)},
+       {"cpu-rt-period", 0, true, to(rt_period)},
+       {"cpu-rt-runtime", 0, true, to(rt_runtime)}},
       1, 1, &help));
   if (help) return 0;
   nlohmann::json r = nlohmann::json::object();
@@ -113,39 +120,65 @@ Result<int> cmd_update(Context& ctx, int argc, char** argv) {
   if (!mems.empty()) r["cpu"]["mems"] = mems;
   if (!pids.empty()) r["pids"]["limit"] = VEIL_TRY(integer("pids-limit", pids));
   if (!weight.empty()) r["blockIO"]["weight"] = VEIL_TRY(integer("blkio-weight", weight));
+  if (!rt_period.empty())
+    r["cpu"]["realtimePeriod"] = VEIL_TRY(integer("cpu-rt-period", rt_period));
+  if (!rt_runtime.empty())
+    r["cpu"]["realtimeRuntime"] = VEIL_TRY(integer("cpu-rt-runtime", rt_runtime));
   VEIL_CHECK(runtime::update(ctx.globals, pos[0], r));
   return 0;
 }
+
+namespace {
+
+// runc's table: ps(1) (default `-ef`, or the options after the id) filtered to the container's
+// processes by the PID column.
+Result<int> ps_table(const std::vector<pid_t>& pids, std::vector<std::string> ps_args) {
+  if (ps_args.empty()) ps_args = {"-ef"};
+  ps_args.insert(ps_args.begin(), path_exists("/usr/bin/ps") ? "/usr/bin/ps" : "/bin/ps");
+  auto got = run_capture(ps_args);
+  if (!got) return std::unexpected(got.error().wrap("ps"));
+  if (got->status != 0) return fail("ps " + join(ps_args, " ") + ": " + got->err);
+  auto lines = split(got->out, '\n');
+  if (lines.empty()) return fail("ps: no output");
+  auto header = split_words(lines[0]);
+  size_t col = header.size();
+  for (size_t i = 0; i < header.size(); ++i)
+    if (header[i] == "PID") col = i;
+  if (col == header.size()) return fail("ps: no PID column in the output (add -o pid)");
+  std::string out = lines[0] + "\n";
+  for (size_t i = 1; i < lines.size(); ++i) {
+    auto f = split_words(lines[i]);
+    if (f.size() <= col) continue;
+    pid_t p = static_cast<pid_t>(std::atoi(f[col].c_str()));
+    if (std::find(pids.begin(), pids.end(), p) != pids.end()) out += lines[i] + "\n";
+  }
+  print(out);
+  return 0;
+}
+
+}  // namespace
 
 Result<int> cmd_ps(Context& ctx, int argc, char** argv) {
   bool help = false;
   std::string format = "table";
   auto pos = VEIL_TRY(parse_command(
-      "ps", "usage: veil ps [--format table|json] ID\n\nList the processes of a container.\n", argc,
-      argv, {{"format", 'f', true, to(format)}}, 1, 1, &help));
+      "ps",
+      "usage: veil ps [--format table|json] ID [-- PS_OPTIONS...]\n\nList the processes of a "
+      "container: ps(1) output (default -ef) filtered to them, or their host pids as JSON.\n"
+      "  -f, --format table|json\n",
+      argc, argv, {{"format", 'f', true, to(format)}}, 1, 1 << 20, &help, true));
   if (help) return 0;
   if (format != "table" && format != "json")
     return fail("ps: --format must be table or json, got \"" + format + "\"", kUsageErrno);
   auto list = VEIL_TRY(runtime::pids(ctx.globals, pos[0]));
+  std::vector<std::string> ps_args(pos.begin() + 1, pos.end());
+  if (!ps_args.empty() && ps_args[0] == "--") ps_args.erase(ps_args.begin());
   if (format == "json") {
+    if (!ps_args.empty()) return fail("ps: options for ps(1) need --format table", kUsageErrno);
     print(nlohmann::json(list).dump() + "\n");
     return 0;
   }
-  std::string out = strprintf("%-8s %-8s %s\n", "PID", "PPID", "CMD");
-  for (pid_t p : list) {
-    std::string base = "/proc/" + std::to_string(p);
-    std::string cmd = read_file(base + "/cmdline").value_or("");
-    for (auto& c : cmd)
-      if (c == '\0') c = ' ';
-    while (!cmd.empty() && cmd.back() == ' ') cmd.pop_back();
-    std::string stat = read_file(base + "/stat").value_or("");
-    int ppid = 0;
-    auto rp = stat.rfind(')');
-    if (rp != std::string::npos && rp + 4 < stat.size()) ppid = std::atoi(stat.c_str() + rp + 4);
-    out += strprintf("%-8d %-8d %s\n", static_cast<int>(p), ppid, cmd.c_str());
-  }
-  print(out);
-  return 0;
+  return ps_table(list, ps_args);
 }
 
 }  // namespace veil::cli

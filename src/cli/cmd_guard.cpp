@@ -25,7 +25,16 @@ Result<int> exec_guard(std::vector<std::string> args) {
 
 Result<int> cmd_check(Context&, int argc, char** argv) {
   std::vector<std::string> args = {"check"};
-  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      print(
+          "usage: veil check [--json]\n\nPrint how this host enforces each guard protection "
+          "(runs veil-guard check).\n  --json   machine-readable output\n");
+      return 0;
+    }
+    args.push_back(a);
+  }
   return exec_guard(args);
 }
 

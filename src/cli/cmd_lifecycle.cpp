@@ -40,17 +40,20 @@ Result<int> cmd_create(Context& ctx, int argc, char** argv) {
 
 Result<int> cmd_run(Context& ctx, int argc, char** argv) {
   runtime::CreateOptions o;
-  bool detach = false, help = false;
+  bool detach = false, keep = false, help = false;
   auto opts = create_opts(o);
   opts.push_back({"detach", 'd', false, flag(detach)});
+  opts.push_back({"keep", 0, false, flag(keep)});
   std::string text = std::string(
                          "usage: veil run [flags] ID\n\nCreate and start a container. In "
                          "the foreground veil forwards signals, waits,\ndeletes the "
                          "container and exits with its status.\n\n") +
-                     kCreateFlags + "  -d, --detach            return once the container started\n";
+                     kCreateFlags +
+                     "  -d, --detach            return once the container started\n"
+                     "      --keep              do not delete the container after it exits\n";
   auto pos = VEIL_TRY(parse_command("run", text.c_str(), argc, argv, opts, 1, 1, &help));
   if (help) return 0;
-  return runtime::run(ctx.globals, pos[0], o, detach);
+  return runtime::run(ctx.globals, pos[0], o, detach, keep);
 }
 
 Result<int> cmd_start(Context& ctx, int argc, char** argv) {

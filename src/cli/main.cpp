@@ -1,11 +1,13 @@
 // veil: a runc-compatible OCI runtime. Exit codes: 0 success, 1 the operation failed (the message
 // says why), 2 bad command line; `run` exits with the container's status.
+#include <seccomp.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "base/log.hpp"
+#include "base/strings.hpp"
 #include "cli/commands.hpp"
 #include "linux/sealed_exe.hpp"
 
@@ -149,7 +151,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (version) {
-    print(std::string("veil version ") + VEIL_VERSION + "\nspec: 1.2.0\n");
+    // runc's shape: "runc version X\ncommit: …\nspec: …\ngo: …\nlibseccomp: …".
+    const scmp_version* sv = seccomp_version();
+    print(strprintf("veil version %s\ncommit: %s\nspec: 1.2.0\nlibseccomp: %u.%u.%u\n",
+                    VEIL_VERSION, VEIL_COMMIT, sv ? sv->major : 0, sv ? sv->minor : 0,
+                    sv ? sv->micro : 0));
     return 0;
   }
   if (help) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 
 #include "base/file.hpp"
 #include "base/strings.hpp"
@@ -170,13 +171,28 @@ Result<> cpu(const Layout& l, const std::vector<std::string>& dirs, const json& 
       if (has("shares"))
         VEIL_CHECK(put(t, "cpu.shares", str_num(VEIL_TRY(num(c["shares"], where + ".shares"))),
                        where + ".shares"));
-      if (has("period"))
-        VEIL_CHECK(put(t, "cpu.cfs_period_us",
-                       str_num(VEIL_TRY(num(c["period"], where + ".period"))), where + ".period"));
+      // Against a parent's limit only one order of the two writes may be valid (the quota/period
+      // ratio must stay within the parent's at each step): period first, and when the kernel
+      // refuses it, quota first (as runc).
+      std::optional<std::string> period, quota;
+      if (has("period")) period = str_num(VEIL_TRY(num(c["period"], where + ".period")));
       if (has("quota")) {
         int64_t q = VEIL_TRY(num(c["quota"], where + ".quota"));
-        VEIL_CHECK(put(t, "cpu.cfs_quota_us", str_num(q <= 0 ? -1 : q), where + ".quota"));
+        quota = str_num(q <= 0 ? -1 : q);
       }
+      auto put_period = [&] { return put(t, "cpu.cfs_period_us", *period, where + ".period"); };
+      auto put_quota = [&] { return put(t, "cpu.cfs_quota_us", *quota, where + ".quota"); };
+      if (period) {
+        auto r = put_period();
+        if (!r && quota && r.error().err == EINVAL) {
+          VEIL_CHECK(put_quota());
+          VEIL_CHECK(put_period());
+          quota.reset();
+        } else if (!r) {
+          return r;
+        }
+      }
+      if (quota) VEIL_CHECK(put_quota());
       if (has("realtimePeriod"))
         VEIL_CHECK(put(t, "cpu.rt_period_us",
                        str_num(VEIL_TRY(num(c["realtimePeriod"], where + ".realtimePeriod"))),

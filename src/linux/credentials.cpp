@@ -75,11 +75,12 @@ Result<> apply(const oci::User& user, const std::optional<oci::Capabilities>& ca
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
     return fail_errno("clear ambient capabilities");
   // Like runc: an ambient capability that is not also permitted and inheritable cannot be
-  // raised; that is reported in the log, not fatal (runc's default spec lists such capabilities).
+  // raised; that is a debug message, not fatal (runc's default spec lists such capabilities, and
+  // this runs in the container process, whose stderr is the workload's).
   for (int cap : c.ambient) {
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
-      log::warn("cannot raise ambient capability " + std::to_string(cap) +
-                " (it must be permitted and inheritable)");
+      log::debug("cannot raise ambient capability " + std::to_string(cap) +
+                 " (it must be permitted and inheritable)");
   }
   return {};
 }

@@ -13,6 +13,7 @@
 
 #include "base/file.hpp"
 #include "base/log.hpp"
+#include "base/strings.hpp"
 #include "base/time.hpp"
 #include "linux/cgroup_freezer.hpp"
 #include "linux/cgroup_resources.hpp"
@@ -210,6 +211,12 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   Fd fifo = VEIL_TRY(make_exec_fifo(dir, min_fd));
   VEIL_CHECK(cgroup.create());
   rb.cgroup = &cgroup;
+  // A cgroup shared with other processes (a pre-existing cgroupsPath): allowed, as with runc,
+  // but said, since pause/kill --all/delete then reach those processes too.
+  if (auto others = cgroup.pids(); !others.empty())
+    log::warn(strprintf("container's cgroup is not empty: %zu process(es) found", others.size()));
+  log::debug("container \"" + id + "\": cgroup " + cgroup.dirs().front() + ", bundle " +
+             plan.bundle);
   // Only the standard devices (cgroups::standard_device_rules) are allowed whatever
   // linux.resources.devices says; the nodes in linux.devices get no implicit rule, so a deny in
   // the config holds for them too (runc does the same; CRI and Podman add allow rules for the
@@ -284,6 +291,7 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
       return kill_init(r.error().wrap("--pid-file"));
   }
   rb.armed = false;
+  log::debug(strprintf("container \"%s\": created, pid %d", id.c_str(), st.pid));
   return st.pid;
 }
 

@@ -1,5 +1,6 @@
 #include "runtime/create_setup.hpp"
 
+#include "base/log.hpp"
 #include "linux/mount_sources.hpp"
 #include "linux/namespaces.hpp"
 #include "runtime/hooks.hpp"
@@ -49,6 +50,7 @@ Result<> drive_setup(const SyncChannel& ch, SetupDialogue& d) {
   for (;;) {
     int bound = last == MsgType::hooks_done ? hooks_budget_ms(spec.hooks.create_container, step_ms)
                                             : step_ms;
+    log::debug(std::string("waiting for the container process: ") + step_after(last));
     auto m = VEIL_TRY(ch.recv_within(bound, step_after(last)));
     if (!m)
       return fail(std::string("container process exited during setup (") + step_after(last) + ")");

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "base/file.hpp"
@@ -106,6 +107,7 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
         set->push_back(c);
     }
   }
+  for (uint32_t g : o.additional_gids) proc.user.additional_gids.push_back(g);
   if (o.no_new_privs) proc.no_new_privileges = true;
   if (o.tty) proc.terminal = true;
   if (proc.terminal && o.console_socket.empty() && o.detach)
@@ -114,6 +116,45 @@ Result<oci::Process> build_process(const State& st, const ExecOptions& o) {
     return fail("exec: --console-socket needs --tty (or process.terminal)");
   if (proc.args.empty()) return fail("process.args: must not be empty");
   return proc;
+}
+
+// The hierarchy a cgroup directory belongs to: "memory", "cpu,cpuacct", "unified" (hybrid v2),
+// or "" on a pure v2 host.
+std::string hierarchy_of(const std::string& dir) {
+  const std::string root = "/sys/fs/cgroup/";
+  // A pure v2 host has one hierarchy mounted at the root itself.
+  if (!dir.starts_with(root) || path_exists(root + "cgroup.controllers")) return "";
+  std::string rest = dir.substr(root.size());
+  return rest.substr(0, rest.find('/'));
+}
+
+// --cgroup values applied to the container's directories (runc's exec --cgroup).
+Result<std::vector<std::string>> exec_cgroup_dirs(std::vector<std::string> dirs,
+                                                  const std::vector<std::string>& specs) {
+  for (const auto& spec : specs) {
+    auto colon = spec.find(':');
+    std::string path = colon == std::string::npos ? spec : spec.substr(colon + 1);
+    std::vector<std::string> ctrls;
+    if (colon != std::string::npos) ctrls = split(spec.substr(0, colon), ',');
+    while (path.starts_with("/")) path.erase(0, 1);
+    if (path.empty() || path.find("..") != std::string::npos)
+      return fail("--cgroup " + spec + ": expected a sub-cgroup path of the container's cgroup");
+    bool matched = false;
+    for (auto& d : dirs) {
+      if (!ctrls.empty()) {
+        auto names = split(hierarchy_of(d), ',');
+        bool hit = false;
+        for (const auto& c : ctrls) hit |= std::find(names.begin(), names.end(), c) != names.end();
+        if (!hit) continue;
+      }
+      std::string sub = d + "/" + path;
+      if (!path_exists(sub)) return fail("--cgroup " + spec + ": " + sub + " does not exist");
+      d = sub;
+      matched = true;
+    }
+    if (!matched) return fail("--cgroup " + spec + ": no hierarchy of the container has it");
+  }
+  return dirs;
 }
 
 // What the exec'd process needs, prepared by the parent before the fork.
@@ -126,6 +167,7 @@ struct ExecChild {
   GuardPlan* guard = nullptr;
   const cgroups::Cgroup* cgroup = nullptr;
   bool in_v2 = false;
+  bool late_cgroup = false;  // the container is paused: the parent moves the process in last
 };
 
 [[noreturn]] void exec_stage1(std::vector<Join>& joins, const ExecChild& c, const SyncChannel& ch) {
@@ -138,8 +180,10 @@ struct ExecChild {
   bool joins_userns = false;
   for (const auto& j : joins) joins_userns |= j.flag == CLONE_NEWUSER;
   if (!joins_userns) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  // The cgroup first, while this process still has the host's credentials and namespaces.
-  if (auto r = c.cgroup->join_self(c.in_v2); !r) die(r.error());
+  // The cgroup first, while this process still has the host's credentials and namespaces (a
+  // frozen one: the parent moves the process in at the end, see late_cgroup).
+  if (!c.late_cgroup)
+    if (auto r = c.cgroup->join_self(c.in_v2); !r) die(r.error());
   auto go = ch.recv();
   if (!go || !*go || (*go)->type != MsgType::go) _exit(1);
   for (auto& j : joins)
@@ -190,6 +234,14 @@ struct ExecChild {
       ::close(*fd);
       filter = nullptr;
     }
+    if (c.late_cgroup) {
+      // A paused container (--ignore-paused): set up, we ask the parent to move us into the
+      // frozen cgroup (from the host's view of it); we freeze there and carry on once the
+      // container is resumed.
+      if (auto r = ch.write_msg(MsgType::ready); !r) die(r.error());
+      auto m = ch.recv();
+      if (!m || !*m || (*m)->type != MsgType::go) _exit(1);
+    }
     if (auto r = switch_identity(proc, filter); !r) die(r.error());
     // The channel is close-on-exec: the parent sees EOF once execve succeeded.
     exec_now(proc, *prepared, proc.no_new_privileges ? filter : nullptr);
@@ -224,12 +276,16 @@ int wait_forwarding(pid_t pid, const sigset_t& fwd) {
 Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opts) {
   StateStore store(g.root);
   State st;
+  bool paused = false;
   std::vector<Join> joins;
   {
     auto dir = VEIL_TRY(store.open(id, false));
     st = VEIL_TRY(dir.load());
     Status s = current_status(st, dir);
-    if (s != Status::running && s != Status::created)
+    paused = s == Status::paused;
+    if (s == Status::paused && !opts.ignore_paused)
+      return fail("cannot exec in a paused container (use --ignore-paused to override)");
+    if (s != Status::running && s != Status::created && s != Status::paused)
       return fail("cannot exec in container \"" + id + "\": it is " + status_name(s));
     joins = VEIL_TRY(container_namespaces(st.pid));
   }
@@ -251,8 +307,9 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
   if (!opts.detach) sigprocmask(SIG_BLOCK, &fwd, &old);
 
   auto [parent_end, child_end] = VEIL_TRY(SyncChannel::make_pair(3 + opts.preserve_fds));
-  // Stage 1 starts in the container's cgroup (see Cgroup::fork_child).
-  auto cgroup = cgroups::Cgroup::from_dirs(st.cgroup_dirs);
+  // Stage 1 starts in the container's cgroup (see Cgroup::fork_child), or the sub-cgroup asked.
+  auto cgroup =
+      cgroups::Cgroup::from_dirs(VEIL_TRY(exec_cgroup_dirs(st.cgroup_dirs, opts.cgroups)));
   ExecChild c;
   c.id = id;
   c.proc = &proc;
@@ -260,7 +317,8 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
   c.filter = filter ? &*filter : nullptr;
   c.guard = guard ? &*guard : nullptr;
   c.cgroup = &cgroup;
-  pid_t stage1 = cgroup.fork_child(&c.in_v2);
+  c.late_cgroup = paused;
+  pid_t stage1 = c.late_cgroup ? ::fork() : cgroup.fork_child(&c.in_v2);
   if (stage1 < 0) return fail_errno("fork");
   if (stage1 == 0) {
     parent_end.close();
@@ -288,6 +346,13 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
     auto m = parent_end.recv_within(bound, step);
     if (!m) return abort_with(m.error());
     if (!*m) break;  // EOF: stage 1 exited and the process exec'd (or died: see below)
+    if ((*m)->type == MsgType::ready) {
+      // --ignore-paused: into the frozen cgroup now; the process runs on resume.
+      if (child <= 0) return abort_with(Error{"exec process pid unknown"});
+      if (auto r = cgroup.add(child); !r) return abort_with(r.error());
+      if (auto r = parent_end.send(MsgType::go); !r) return abort_with(r.error());
+      break;
+    }
     switch ((*m)->type) {
       case MsgType::child_pid:
         child = static_cast<pid_t>((*m)->value);
@@ -335,6 +400,7 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
   if (!opts.pid_file.empty())
     if (auto r = write_file_atomic(opts.pid_file, std::to_string(child)); !r)
       return std::unexpected(r.error().wrap("--pid-file"));
+  log::debug(strprintf("exec in container \"%s\": process %d started", id.c_str(), child));
   if (opts.detach) return 0;
   int code = console ? relay_and_wait(console.get(), child, fwd) : wait_forwarding(child, fwd);
   sigprocmask(SIG_SETMASK, &old, nullptr);

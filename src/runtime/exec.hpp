@@ -4,6 +4,7 @@
 // containerd's shim can wait for it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,11 @@ struct ExecOptions {
   std::string console_socket;
   std::string pid_file;
   int preserve_fds = 0;
+  std::vector<uint32_t> additional_gids;  // -g: added to process.user.additionalGids
+  // --cgroup: "PATH" (every hierarchy) or "CONTROLLER[,CONTROLLER]:PATH" (v1 hierarchies with
+  // that controller), a sub-cgroup of the container's that must exist.
+  std::vector<std::string> cgroups;
+  bool ignore_paused = false;  // exec into a paused container (the process starts frozen)
 };
 
 // Foreground: waits (forwarding signals) and returns the process's exit status. Detached: 0.

@@ -9,6 +9,7 @@
 
 #include "base/file.hpp"
 #include "base/log.hpp"
+#include "base/strings.hpp"
 #include "linux/cgroup_freezer.hpp"
 #include "linux/cgroup_resources.hpp"
 #include "linux/cgroups.hpp"
@@ -37,6 +38,7 @@ bool wait_gone(pid_t pid, uint64_t start_time, int timeout_ms) {
 }
 
 Result<> destroy(ContainerDir& dir, const State& s) {
+  log::debug("container \"" + s.id + "\": deleting");
   auto cg = cgroups::Cgroup::from_dirs(s.cgroup_dirs);
   if (s.pid > 0 && linux_proc::alive(s.pid, s.pid_start_time)) {
     ::kill(s.pid, SIGKILL);
@@ -79,6 +81,7 @@ Result<> start(const Globals& g, const std::string& id) {
   Fd fifo(::open(dir.fifo_path().c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
   if (!fifo) return fail_errno("cannot start container \"" + id + "\": its process is gone");
   if (::write(fifo.get(), "0", 1) != 1) return fail_errno("start container \"" + id + "\"");
+  log::debug(strprintf("container \"%s\": started (pid %d)", id.c_str(), st.pid));
   ::unlink(dir.fifo_path().c_str());
   // The spec: a failing poststart hook is a warning, not a failed start.
   if (!st.poststart.empty())
@@ -95,6 +98,8 @@ Result<> kill(const Globals& g, const std::string& id, int sig, bool all) {
   // kill only lands at the next resume, and containerd's `task kill -s SIGKILL` / `task rm -f` of
   // a paused task waits forever for the exit.
   bool thaw = s == Status::paused && sig == SIGKILL;
+  log::debug(strprintf("container \"%s\" (%s): signal %d%s", id.c_str(), status_name(s), sig,
+                       all ? " to every process" : ""));
   if (all) {
     // As runc: whatever is left in the cgroup gets the signal in every state. containerd's shim
     // runs `kill --all ID 9` after the init exited to reap what it left; an error here makes its
@@ -193,7 +198,8 @@ std::vector<Listed> list(const Globals& g) {
   return out;
 }
 
-Result<int> run(const Globals& g, const std::string& id, const CreateOptions& opts, bool detach) {
+Result<int> run(const Globals& g, const std::string& id, const CreateOptions& opts, bool detach,
+                bool keep) {
   // Block the signals we forward before the container exists, so none is lost in between.
   sigset_t fwd, old;
   sigemptyset(&fwd);
@@ -214,7 +220,8 @@ Result<int> run(const Globals& g, const std::string& id, const CreateOptions& op
   int code = 255;
   if (console) {
     code = relay_and_wait(console.get(), *pid, fwd);
-    if (auto r = remove(g, id, true); !r) log::warn("cleanup of " + id + ": " + r.error().str());
+    if (!keep)
+      if (auto r = remove(g, id, true); !r) log::warn("cleanup of " + id + ": " + r.error().str());
     sigprocmask(SIG_SETMASK, &old, nullptr);
     return code;
   }
@@ -241,7 +248,8 @@ Result<int> run(const Globals& g, const std::string& id, const CreateOptions& op
     }
     if (done) break;
   }
-  if (auto r = remove(g, id, true); !r) log::warn("cleanup of " + id + ": " + r.error().str());
+  if (!keep)
+    if (auto r = remove(g, id, true); !r) log::warn("cleanup of " + id + ": " + r.error().str());
   sigprocmask(SIG_SETMASK, &old, nullptr);
   return code;
 }

@@ -38,7 +38,9 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
 Result<> start(const Globals& g, const std::string& id);
 // create + start; in the foreground, waits (forwarding signals), deletes the container and returns
 // its exit status (128+N when killed by signal N). With detach, returns 0 once started.
-Result<int> run(const Globals& g, const std::string& id, const CreateOptions& opts, bool detach);
+// keep: leave the stopped container for `state`/`delete` instead of deleting it (runc's --keep).
+Result<int> run(const Globals& g, const std::string& id, const CreateOptions& opts, bool detach,
+                bool keep = false);
 Result<> kill(const Globals& g, const std::string& id, int sig, bool all);
 // Stopped (or created) containers are removed; running ones only with force (SIGKILL first).
 Result<> remove(const Globals& g, const std::string& id, bool force);

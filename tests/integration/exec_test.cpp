@@ -42,8 +42,8 @@ TEST(Exec, ExitStatusEnvCwdUser) {
   REQUIRE_ROOT();
   Running r;
   EXPECT_EQ(r.v({"exec", r.id, "/bin/sh", "-c", "exit 9"}).code, 9);
-  Cmd c = r.v({"exec", "--env", "X=42", "--cwd", "/etc", "--user", "65534:65534", r.id,
-               "/bin/sh", "-c", "echo $X; pwd; id -u; id -g"});
+  Cmd c = r.v({"exec", "--env", "X=42", "--cwd", "/etc", "--user", "65534:65534", r.id, "/bin/sh",
+               "-c", "echo $X; pwd; id -u; id -g"});
   ASSERT_EQ(c.code, 0) << c.err;
   EXPECT_EQ(c.out, "42\n/etc\n65534\n65534\n");
 }
@@ -69,26 +69,27 @@ TEST(Exec, ProcessFileAndDetachWithPidFile) {
 TEST(Exec, CapabilitiesComeFromTheProcessSpec) {
   REQUIRE_ROOT();
   Running r;
-  Cmd c = r.v({"exec", "--cap", "CAP_SYS_ADMIN", r.id, "/bin/sh", "-c",
-               "grep CapEff /proc/self/status"});
+  Cmd c = r.v(
+      {"exec", "--cap", "CAP_SYS_ADMIN", r.id, "/bin/sh", "-c", "grep CapEff /proc/self/status"});
   ASSERT_EQ(c.code, 0) << c.err;
   // The runc default set (AUDIT_WRITE, KILL, NET_BIND_SERVICE) plus SYS_ADMIN (bit 21).
   EXPECT_EQ(c.out, "CapEff:\t0000000020200420\n");
 }
 
+// A failed exec exits 255, as runc (so it cannot be mistaken for the process's own status).
 TEST(Exec, ErrorsAreClear) {
   REQUIRE_ROOT();
   Running r;
   Cmd missing = r.v({"exec", r.id, "/no/such/tool"});
-  EXPECT_EQ(missing.code, 1);
+  EXPECT_EQ(missing.code, 255);
   EXPECT_NE(missing.err.find("/no/such/tool"), std::string::npos) << missing.err;
   Cmd ghost = r.v({"exec", "ghost", "true"});
-  EXPECT_EQ(ghost.code, 1);
+  EXPECT_EQ(ghost.code, 255);
   EXPECT_NE(ghost.err.find("does not exist"), std::string::npos) << ghost.err;
   ASSERT_EQ(r.v({"kill", r.id, "KILL"}).code, 0);
   ASSERT_TRUE(wait_status(r.v, r.id, "stopped"));
   Cmd stopped = r.v({"exec", r.id, "true"});
-  EXPECT_EQ(stopped.code, 1);
+  EXPECT_EQ(stopped.code, 255);
   EXPECT_NE(stopped.err.find("stopped"), std::string::npos) << stopped.err;
 }
 

@@ -66,9 +66,10 @@ TEST(Mounts, RsharedPropagationHoldsBothWays) {
   REQUIRE_ROOT();
   Veil v;
   Bundle b({"/bin/sh", "-c",
-            "i=0; while [ ! -e /vol/fromhost/marker ] && [ $i -lt 250 ]; do sleep 0.02; "
-            "i=$((i+1)); done; cat /vol/fromhost/marker; mkdir -p /vol/fromcontainer && "
-            "mount -t tmpfs tmpfs /vol/fromcontainer && echo inside > /vol/fromcontainer/file && "
+            "i=0; while [ ! -e /tmp/vol/fromhost/marker ] && [ $i -lt 250 ]; do sleep 0.02; "
+            "i=$((i+1)); done; cat /tmp/vol/fromhost/marker; mkdir -p /tmp/vol/fromcontainer && "
+            "mount -t tmpfs tmpfs /tmp/vol/fromcontainer && echo inside > "
+            "/tmp/vol/fromcontainer/file && "
             "exec sleep 30"});
   std::string vol = b.dir() + "/vol";
   ASSERT_EQ(::mkdir(vol.c_str(), 0755), 0);
@@ -82,7 +83,7 @@ TEST(Mounts, RsharedPropagationHoldsBothWays) {
       ::umount2(p.c_str(), MNT_DETACH);
     }
   } unmount{vol};
-  b.config["mounts"].push_back({{"destination", "/vol"},
+  b.config["mounts"].push_back({{"destination", "/tmp/vol"},
                                 {"type", "bind"},
                                 {"source", vol},
                                 {"options", {"rbind", "rshared"}}});
@@ -108,13 +109,13 @@ TEST(Mounts, RsharedPropagationHoldsBothWays) {
 TEST(Mounts, BindSourcesOnlyHostRootCanReachMountInAUserNamespace) {
   REQUIRE_ROOT();
   Veil v;
-  Bundle b({"/bin/cat", "/vol/data"});
+  Bundle b({"/bin/cat", "/tmp/vol/data"});
   std::string locked = b.dir() + "/locked";
   ASSERT_EQ(::mkdir(locked.c_str(), 0700), 0);
   ASSERT_EQ(::mkdir((locked + "/vol").c_str(), 0755), 0);
   ASSERT_TRUE(write_file_atomic(locked + "/vol/data", "volume content\n", 0644));
   ASSERT_TRUE(write_file_atomic(locked + "/file", "single file\n", 0644));
-  b.config["mounts"].push_back({{"destination", "/vol"},
+  b.config["mounts"].push_back({{"destination", "/tmp/vol"},
                                 {"type", "bind"},
                                 {"source", locked + "/vol"},
                                 {"options", {"rbind", "ro"}}});
@@ -122,7 +123,7 @@ TEST(Mounts, BindSourcesOnlyHostRootCanReachMountInAUserNamespace) {
                                 {"type", "bind"},
                                 {"source", locked + "/file"},
                                 {"options", {"bind"}}});
-  b.config["process"]["args"] = {"/bin/cat", "/vol/data", "/tmp/file"};
+  b.config["process"]["args"] = {"/bin/cat", "/tmp/vol/data", "/tmp/file"};
   b.config["linux"]["namespaces"].push_back({{"type", "user"}});
   b.config["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
   b.config["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};

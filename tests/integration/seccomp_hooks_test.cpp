@@ -45,8 +45,9 @@ TEST(ContainerSeccomp, ExecProcessesGetTheProfileToo) {
 TEST(ContainerSeccomp, InvalidProfileNamesThePathAndLeavesNothing) {
   REQUIRE_ROOT();
   Bundle b({"/bin/true"});
-  b.config["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
-                                  {"syscalls", {{{"names", {"mkdir"}}, {"action", "SCMP_ACT_NOPE"}}}}};
+  b.config["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"syscalls", {{{"names", {"mkdir"}}, {"action", "SCMP_ACT_NOPE"}}}}};
   b.write();
   Veil v;
   std::string id = unique_id("badsec");
@@ -103,9 +104,9 @@ TEST(ContainerHooks, RunInOrderWithTheStateTheyShouldSee) {
 TEST(ContainerHooks, FailingCreateRuntimeHookAbortsCreateAndLeavesNothing) {
   REQUIRE_ROOT();
   Bundle b({"/bin/sleep", "10"});
-  b.config["hooks"] = {{"createRuntime",
-                        {{{"path", "/bin/sh"},
-                          {"args", {"sh", "-c", "echo network setup failed >&2; exit 3"}}}}}};
+  b.config["hooks"] = {
+      {"createRuntime",
+       {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "echo network setup failed >&2; exit 3"}}}}}};
   b.write();
   Veil v;
   std::string id = unique_id("hookfail");

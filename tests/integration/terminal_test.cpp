@@ -34,8 +34,10 @@ int receive_fd(int listener, std::string* name) {
   if (conn < 0) return -1;
   char buf[256] = {};
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct iovec iov{buf, sizeof buf - 1};
-  struct msghdr msg{};
+  struct iovec iov {
+    buf, sizeof buf - 1
+  };
+  struct msghdr msg {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control;
@@ -57,7 +59,7 @@ TEST(Terminal, ConsoleSocketReceivesTheMaster) {
   b.write();
   std::string path = b.dir() + "/console.sock";
   Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  struct sockaddr_un addr{};
+  struct sockaddr_un addr {};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
   ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
@@ -76,7 +78,9 @@ TEST(Terminal, ConsoleSocketReceivesTheMaster) {
   ASSERT_EQ(::write(master, "hello\n", 6), 6);
   std::string out;
   for (int i = 0; i < 50 && out.find("tty-ok") == std::string::npos; ++i) {
-    struct pollfd p{master, POLLIN, 0};
+    struct pollfd p {
+      master, POLLIN, 0
+    };
     if (::poll(&p, 1, 100) <= 0) continue;
     char buf[256];
     ssize_t n = ::read(master, buf, sizeof buf);
