@@ -1,7 +1,7 @@
 # veil: the two commands that matter are `make demo` and `make test` (see README.md).
 BUILD_DIR ?= build
 
-.PHONY: all deps build demo test unit integration bench asan format clean
+.PHONY: all deps build demo test unit integration bench asan fuzz format clean
 
 all: build
 
@@ -32,8 +32,12 @@ asan: deps
 	@BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS=-DVEIL_SANITIZE=ON ./scripts/build.sh
 	@cd build-asan && ctest -L unit --output-on-failure
 
+# Every fuzz target for FUZZ_SECONDS (default 60) each; `make test` runs them for 10 s each.
+fuzz: deps
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} ./fuzz/run.sh
+
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan build-fuzz

@@ -10,6 +10,8 @@ packages=(
   libssl-dev libsqlite3-dev libcpp-httplib-dev libyaml-cpp-dev swtpm swtpm-tools tpm2-tools libtss2-dev
   containerd podman
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  clang-16 libclang-rt-16-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   qemu-system-x86 cpio lz4 xz-utils zstd
 )
 

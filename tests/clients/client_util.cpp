@@ -256,8 +256,9 @@ void rmdir_empty_up(const std::string& path, const std::string& stop) {
   }
 }
 
-Cmd make_image(const std::string& out_tar, const std::string& name) {
-  return run({std::string(VEIL_SOURCE_DIR) + "/tests/clients/make-oci-image.sh", out_tar, name},
+Cmd make_image(const std::string& out_tar, const std::string& name, const std::string& cmd_json) {
+  return run({std::string(VEIL_SOURCE_DIR) + "/tests/clients/make-oci-image.sh", out_tar, name,
+              "latest", cmd_json},
              60000);
 }
 

@@ -51,8 +51,10 @@ void remove_cgroup_dirs(const std::string& rel);
 // Removes `path` and its parents up to (excluding) `stop` while they are empty directories.
 void rmdir_empty_up(const std::string& path, const std::string& stop);
 
-// Builds the busybox-static OCI image archive (tests/clients/make-oci-image.sh).
-Cmd make_image(const std::string& out_tar, const std::string& name);
+// Builds the busybox-static OCI image archive (tests/clients/make-oci-image.sh); cmd_json is the
+// image's Cmd.
+Cmd make_image(const std::string& out_tar, const std::string& name,
+               const std::string& cmd_json = R"(["sh"])");
 
 // True when the bounding set of this process contains the capability.
 bool have_bounding_cap(int cap);

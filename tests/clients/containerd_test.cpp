@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "client_util.hpp"
+#include "cri_client.hpp"
 #include "guard_daemon.hpp"
 #include "sample_kbs.hpp"
 
@@ -25,6 +26,8 @@ namespace veil::clients {
 namespace {
 
 constexpr const char* kImage = "docker.io/veiltest/busybox:latest";
+// The pod sandbox ("pause") image of the CRI test: busybox sleeping until killed.
+constexpr const char* kPauseImage = "docker.io/veiltest/pause:latest";
 
 // The containerd config a test writes (the CRI section is exactly the one in docs/kubernetes.md).
 std::string containerd_config(const std::string& dir, const std::string& veil) {
@@ -49,6 +52,9 @@ std::string containerd_config(const std::string& dir, const std::string& veil) {
          "  address = \"\"\n"
          "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
          "  restrict_oom_score_adj = true\n"
+         "  sandbox_image = \"" +
+         std::string(kPauseImage) +
+         "\"\n"
          "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
          "    snapshotter = \"overlayfs\"\n"
          "    default_runtime_name = \"runc\"\n"
@@ -497,5 +503,136 @@ TEST_F(Containerd, GuardAnnotationProtectsTheContainer) {
   EXPECT_EQ(st.out.find("\"id\":\"guarded\""), std::string::npos) << st.out;
 }
 
+// Kubernetes through the CRI (what kubelet does), RuntimeClass handler "veil" (the runc v2 shim
+// with BinaryName = veil): a pod with a long-running and a self-exiting container (sharing the
+// pod's pid namespace, the CRI default, so the shim reaps with `veil kill --all ID 9` when the
+// second exits), ExecSync into the first, container logs in CRI's format, then Stop and Remove of
+// the pod: each step reports the right state, within a bound, and nothing is left behind.
+TEST_F(Containerd, CriPodWithALongRunningAndASelfExitingContainer) {
+  const std::string k8s = "k8s.io";
+  auto ctr_k8s = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"ctr", "-a", sock_, "-n", k8s});
+    return run(args, 60000);
+  };
+  Cmd pause = make_image(dir_ + "/pause.tar", kPauseImage, R"(["sleep","2147483647"])");
+  ASSERT_EQ(pause.code, 0) << pause.describe();
+  ASSERT_EQ(ctr_k8s({"image", "import", dir_ + "/pause.tar"}).code, 0);
+  ASSERT_EQ(ctr_k8s({"image", "import", dir_ + "/busybox.tar"}).code, 0);
+  CriClient cri(sock_);
+  cri::VersionRequest vreq;
+  cri::VersionResponse ver;
+  ASSERT_EQ(cri.call(&cri::RuntimeService::Stub::Version, vreq, &ver), "");
+  EXPECT_EQ(ver.runtime_name(), "containerd");
+
+  cri::PodSandboxConfig pod;
+  pod.mutable_metadata()->set_name("veil-pod");
+  pod.mutable_metadata()->set_uid("uid-" + ns_);
+  pod.mutable_metadata()->set_namespace_("default");
+  pod.set_log_directory(dir_ + "/pods");
+  // Host network: the container handler's part needs no CNI (the shim v2 issue covers pod IPs).
+  pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
+      cri::NODE);
+  cri::RunPodSandboxRequest rreq;
+  *rreq.mutable_config() = pod;
+  rreq.set_runtime_handler("veil");
+  cri::RunPodSandboxResponse rresp;
+  ASSERT_EQ(cri.call(&cri::RuntimeService::Stub::RunPodSandbox, rreq, &rresp), "");
+  const std::string pod_id = rresp.pod_sandbox_id();
+  struct PodCleanup {  // also when an assertion fails half-way
+    CriClient& c;
+    std::string id;
+    ~PodCleanup() {
+      cri::StopPodSandboxRequest s;
+      s.set_pod_sandbox_id(id);
+      cri::StopPodSandboxResponse sr;
+      c.call(&cri::RuntimeService::Stub::StopPodSandbox, s, &sr);
+      cri::RemovePodSandboxRequest r;
+      r.set_pod_sandbox_id(id);
+      cri::RemovePodSandboxResponse rr;
+      c.call(&cri::RuntimeService::Stub::RemovePodSandbox, r, &rr);
+    }
+  } cleanup{cri, pod_id};
+
+  auto create = [&](const std::string& name, std::vector<std::string> cmd) {
+    cri::CreateContainerRequest req;
+    req.set_pod_sandbox_id(pod_id);
+    *req.mutable_sandbox_config() = pod;
+    auto* c = req.mutable_config();
+    c->mutable_metadata()->set_name(name);
+    c->mutable_image()->set_image(kImage);
+    for (auto& a : cmd) c->add_command(a);
+    c->set_log_path(name + ".log");
+    cri::CreateContainerResponse resp;
+    std::string err = cri.call(&cri::RuntimeService::Stub::CreateContainer, req, &resp);
+    EXPECT_EQ(err, "") << name;
+    cri::StartContainerRequest sreq;
+    sreq.set_container_id(resp.container_id());
+    cri::StartContainerResponse sresp;
+    EXPECT_EQ(cri.call(&cri::RuntimeService::Stub::StartContainer, sreq, &sresp), "") << name;
+    return resp.container_id();
+  };
+  auto status = [&](const std::string& id) {
+    cri::ContainerStatusRequest req;
+    req.set_container_id(id);
+    req.set_verbose(true);
+    cri::ContainerStatusResponse resp;
+    EXPECT_EQ(cri.call(&cri::RuntimeService::Stub::ContainerStatus, req, &resp, 20), "");
+    return resp;
+  };
+  std::string longer = create("long", {"sleep", "3600"});
+  std::string exiting = create("exiting", {"sh", "-c", "echo hi; echo oops >&2; exit 3"});
+
+  // The long one runs, with the pid veil reports and the image asked for.
+  auto s1 = status(longer);
+  EXPECT_EQ(s1.status().state(), cri::CONTAINER_RUNNING);
+  EXPECT_EQ(s1.status().image().image(), kImage);
+  std::string info_text = s1.info().count("info") ? s1.info().at("info") : "";
+  auto info = nlohmann::json::parse(info_text, nullptr, false);
+  ASSERT_TRUE(info.is_object()) << info_text;
+  int pid = info.value("pid", 0);
+  EXPECT_GT(pid, 0);
+  auto veil_state = run({kVeil, "--root", runc_root_ + "/" + k8s, "state", longer}, 20000);
+  EXPECT_NE(veil_state.out.find("\"pid\": " + std::to_string(pid)), std::string::npos)
+      << veil_state.out;
+  // The self-exiting one is reported exited, with its code (this stayed RUNNING forever while
+  // `veil kill --all` of a stopped container failed).
+  bool exited =
+      wait_until([&] { return status(exiting).status().state() == cri::CONTAINER_EXITED; }, 30000);
+  ASSERT_TRUE(exited) << "the self-exiting container never became EXITED";
+  EXPECT_EQ(status(exiting).status().exit_code(), 3);
+
+  cri::ExecSyncRequest ereq;
+  ereq.set_container_id(longer);
+  for (const char* a : {"sh", "-c", "echo out; echo err >&2; exit 4"}) ereq.add_cmd(a);
+  ereq.set_timeout(20);
+  cri::ExecSyncResponse eresp;
+  EXPECT_EQ(cri.call(&cri::RuntimeService::Stub::ExecSync, ereq, &eresp, 30), "");
+  EXPECT_EQ(eresp.exit_code(), 4);
+  EXPECT_EQ(eresp.stdout(), "out\n");
+  EXPECT_EQ(eresp.stderr(), "err\n");
+
+  // CRI's log format: "<RFC 3339 time> <stream> F <line>".
+  std::string log = read(dir_ + "/pods/exiting.log");
+  EXPECT_NE(log.find(" stdout F hi\n"), std::string::npos) << log;
+  EXPECT_NE(log.find(" stderr F oops\n"), std::string::npos) << log;
+
+  auto t0 = std::chrono::steady_clock::now();
+  cri::StopPodSandboxRequest sreq;
+  sreq.set_pod_sandbox_id(pod_id);
+  cri::StopPodSandboxResponse sresp;
+  EXPECT_EQ(cri.call(&cri::RuntimeService::Stub::StopPodSandbox, sreq, &sresp, 60), "");
+  EXPECT_LT(seconds_since(t0), 30.0);
+  EXPECT_EQ(status(longer).status().state(), cri::CONTAINER_EXITED);
+  cri::RemovePodSandboxRequest rmreq;
+  rmreq.set_pod_sandbox_id(pod_id);
+  cri::RemovePodSandboxResponse rmresp;
+  EXPECT_EQ(cri.call(&cri::RuntimeService::Stub::RemovePodSandbox, rmreq, &rmresp, 60), "");
+  // Nothing of the pod is left: no veil state, no shim, no process.
+  std::string left = run({kVeil, "--root", runc_root_ + "/" + k8s, "list", "-q"}, 20000).out;
+  EXPECT_EQ(left, "") << "veil state left: " << left;
+  EXPECT_TRUE(wait_until([&] { return pids_with_cmdline(pod_id).empty(); }, 10000))
+      << "a shim or process of the pod is still running";
+  EXPECT_NE(::kill(pid, 0), 0) << "the long-running container's process " << pid << " survived";
+}
 }  // namespace
 }  // namespace veil::clients

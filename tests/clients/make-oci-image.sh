@@ -5,12 +5,14 @@
 #   a manifest and index.json with correct sha256 digests and sizes. The image is named NAME
 #   (io.containerd.image.name, for `ctr image import`) and tagged TAG
 #   (org.opencontainers.image.ref.name, for `podman load`).
-# usage: make-oci-image.sh OUT.tar [NAME] [TAG]
+# CMD (a JSON array, default ["sh"]) is the image's Cmd: the CRI tests' pause image sleeps.
+# usage: make-oci-image.sh OUT.tar [NAME] [TAG] [CMD]
 set -euo pipefail
 
 out=${1:?usage: make-oci-image.sh OUT.tar [NAME] [TAG]}
 name=${2:-docker.io/veiltest/busybox:latest}
 tag=${3:-latest}
+cmd=${4:-'["sh"]'}
 
 here=$(cd "$(dirname "$0")" && pwd -P)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/veil-oci-image.XXXXXX")
@@ -37,7 +39,7 @@ layer=$(blob "$tmp/layer.tar" application/vnd.oci.image.layer.v1.tar)
 
 cat >"$tmp/config.json" <<C
 {"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z",
- "config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"WorkingDir":"/"},
+ "config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":$cmd,"WorkingDir":"/"},
  "rootfs":{"type":"layers","diff_ids":["sha256:$diff_id"]},
  "history":[{"created":"1970-01-01T00:00:00Z","created_by":"tests/clients/make-oci-image.sh"}]}
 C
