@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "attest/json_get.hpp"
 #include "attest/tpm.hpp"
 
 namespace veil::attest {
@@ -60,7 +61,7 @@ Result<> TpmVerifier::enroll(crypto::Pkey ak) {
 }
 
 Result<Claims> TpmVerifier::verify(const json& ev, std::string_view expected) {
-  if (!ev.is_object() || ev.value("format", "") != "veil-tpm-v1") return fail("not veil-tpm-v1");
+  if (!ev.is_object() || string_or(ev, "format") != "veil-tpm-v1") return fail("not veil-tpm-v1");
   for (const char* k : {"quote", "signature"})
     if (!ev.contains(k) || !ev[k].is_string()) return fail(std::string("missing '") + k + "'");
   if (!ev.contains("log") || !ev["log"].is_array() || ev["log"].size() > 100000)

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include "attest/json_get.hpp"
 #include "kbs/jose.hpp"
 
 namespace veil::kbs {
@@ -53,7 +54,7 @@ HttpReply Client::get(const std::string& path, const std::string& cookie,
 static Error reply_error(const std::string& what, const HttpReply& r) {
   if (r.status == 0) return Error{what + ": cannot reach the KBS"};
   json j = json::parse(r.body, nullptr, false);
-  std::string detail = j.is_object() ? j.value("detail", r.body) : r.body;
+  std::string detail = attest::string_or(j, "detail", r.body);
   return Error{what + ": HTTP " + std::to_string(r.status) + ": " + detail};
 }
 

@@ -7,6 +7,8 @@
 
 #include <ctime>
 
+#include "attest/json_get.hpp"
+
 namespace veil::jose {
 
 using crypto::Bytes;
@@ -215,9 +217,9 @@ Result<std::string> jwe_decrypt(EVP_PKEY* key, const json& jwe) {
     if (!jwe.contains(k) || !jwe[k].is_string()) return fail(std::string("JWE lacks ") + k);
   std::string protected_b64 = jwe["protected"];
   json header = json::parse(VEIL_TRY(crypto::unb64url(protected_b64)), nullptr, false);
-  if (!header.is_object() || header.value("enc", "") != "A256GCM")
+  if (!header.is_object() || attest::string_or(header, "enc") != "A256GCM")
     return fail("unsupported JWE header");
-  std::string alg = header.value("alg", "");
+  std::string alg = attest::string_or(header, "alg");
   Bytes cek;
   if (alg == "RSA-OAEP-256") {
     auto wrapped = VEIL_TRY(b64_member(jwe, "encrypted_key"));
@@ -249,7 +251,7 @@ Result<json> jwt_verify(EVP_PKEY* pub, std::string_view token, int64_t now) {
   if (b == std::string_view::npos || token.find('.', b + 1) != std::string_view::npos)
     return fail("malformed token");
   json header = json::parse(VEIL_TRY(crypto::unb64url(token.substr(0, a))), nullptr, false);
-  if (!header.is_object() || header.value("alg", "") != "EdDSA")
+  if (!header.is_object() || attest::string_or(header, "alg") != "EdDSA")
     return fail("token algorithm must be EdDSA");
   auto sig = VEIL_TRY(crypto::unb64url(token.substr(b + 1)));
   if (!crypto::ed25519_verify(pub, token.substr(0, b), sig)) return fail("bad token signature");

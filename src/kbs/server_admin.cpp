@@ -3,6 +3,7 @@
 
 #include <mutex>
 
+#include "attest/json_get.hpp"
 #include "kbs/jose.hpp"
 #include "kbs/server.hpp"
 
@@ -78,7 +79,7 @@ void Server::on_reference_values(const httplib::Request& req, httplib::Response&
                          "reference values are 64 lowercase hex digits");
     }
     for (const auto& v : j.value("add", json::array())) {
-      auto r = store_->add_reference_value(v, j.value("note", ""));
+      auto r = store_->add_reference_value(v, attest::string_or(j, "note"));
       if (!r) return problem(res, 500, "StorageError", r.error().str());
     }
     for (const auto& v : j.value("remove", json::array())) {

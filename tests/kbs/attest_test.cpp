@@ -7,6 +7,7 @@
 #include "attest/crypto.hpp"
 #include "attest/measure.hpp"
 #include "attest/sample.hpp"
+#include "attest/tpm.hpp"
 #include "base/file.hpp"
 #include "kbs/jose.hpp"
 
@@ -82,4 +83,25 @@ TEST(Measure, DeterministicAndSensitive) {
   write_file_atomic(dir + "/rootfs/bin/sh", "#!echo!", 0755).value();
   EXPECT_NE(m2, attest::measure_bundle(dir).value());
   remove_all(dir).value();
+}
+
+// Found by the fuzzers (fuzz/corpus/tpm/regression-format-array.json): a field of the wrong JSON
+// type made nlohmann's value() throw out of the verifier, taking the key broker down. Now every
+// such field is a refusal with a reason.
+TEST(Attest, WrongFieldTypesAreRefusalsNotExceptions) {
+  attest::TpmVerifier tpm({});
+  auto r = tpm.verify(attest::json::parse(R"({"format":["abc","deA"]})"), "rd");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().msg.find("not veil-tpm-v1"), std::string::npos) << r.error().msg;
+  // A JWT whose header names its algorithm with an array; a JWE whose header does.
+  std::string bad_header = crypto::b64url(R"({"alg":["EdDSA"]})");
+  EXPECT_FALSE(jose::jwt_verify(nullptr, bad_header + ".e30.AAAA", 0).has_value());
+  auto key = jose::generate_rsa(2048);
+  ASSERT_TRUE(key.has_value());
+  attest::json jwe = {{"protected", crypto::b64url(R"({"alg":1,"enc":["A256GCM"]})")},
+                      {"encrypted_key", "AAAA"},
+                      {"iv", "AAAAAAAAAAAAAAAA"},
+                      {"ciphertext", "AAAA"},
+                      {"tag", "AAAAAAAAAAAAAAAAAAAAAA"}};
+  EXPECT_FALSE(jose::jwe_decrypt(key->get(), jwe).has_value());
 }
