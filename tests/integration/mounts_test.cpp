@@ -4,16 +4,21 @@
 // the pty's owner.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <thread>
 
+#include "base/fd.hpp"
 #include "base/file.hpp"
 #include "harness.hpp"
 
@@ -169,6 +174,59 @@ TEST(Mounts, ProcOrSysAsASymlinkInTheImageIsRefused) {
     EXPECT_NE(c.err.find("must be mounted on an ordinary directory"), std::string::npos) << c.err;
     EXPECT_TRUE(nothing_left(v, id, b));
   }
+}
+
+// listmount(2)/statmount(2) (Linux 6.8+), declared here: the distribution's headers predate them.
+struct MntIdReq {
+  uint32_t size, spare;
+  uint64_t mnt_id, param, mnt_ns_id;
+};
+constexpr uint64_t kListRoot = ~0ULL;
+constexpr uint64_t kStatSbBasic = 0x1;
+constexpr long kSysStatmount = 457, kSysListmount = 458;
+constexpr unsigned long kNsGetMntnsId = _IOR(0xb7, 0x5, uint64_t);
+
+// Device numbers of the superblocks of every mount in the mount namespace of pid, including those
+// no path inside it reaches; empty when the kernel cannot list them.
+std::vector<dev_t> mount_devices(int pid) {
+  std::vector<dev_t> out;
+  Fd ns(::open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
+  uint64_t ns_id = 0;
+  if (!ns || ::ioctl(ns.get(), kNsGetMntnsId, &ns_id) != 0) return out;
+  MntIdReq req{sizeof(MntIdReq), 0, kListRoot, 0, ns_id};
+  std::vector<uint64_t> ids(4096);
+  long n = ::syscall(kSysListmount, &req, ids.data(), ids.size(), 0);
+  for (long i = 0; i < n; ++i) {
+    MntIdReq sreq{sizeof(MntIdReq), 0, ids[i], kStatSbBasic, ns_id};
+    alignas(8) unsigned char buf[4096] = {};
+    if (::syscall(kSysStatmount, &sreq, buf, sizeof buf, 0) != 0) continue;
+    uint32_t major = 0, minor = 0;
+    std::memcpy(&major, buf + 16, 4);  // struct statmount: size, mnt_opts, mask, sb_dev_major
+    std::memcpy(&minor, buf + 20, 4);
+    out.push_back(makedev(major, minor));
+  }
+  return out;
+}
+
+// --no-pivot keeps the old root under the chroot: the host's full /proc must be gone from the
+// namespace (listed with listmount/statmount, which also see what no path reaches).
+TEST(Mounts, NoPivotLeavesNoHostProcInTheNamespace) {
+  REQUIRE_ROOT();
+  struct stat host_proc;
+  ASSERT_EQ(::stat("/proc", &host_proc), 0);
+  Bundle b({"/bin/sleep", "10"});
+  Veil v;
+  std::string id = unique_id("nopivotproc");
+  ASSERT_EQ(v({"run", "--detach", "--no-pivot", "--bundle", b.dir(), id}).code, 0);
+  auto st = v.state(id);
+  ASSERT_TRUE(st.is_object());
+  int pid = st["pid"];
+  auto devs = mount_devices(pid);
+  EXPECT_EQ(v({"delete", "--force", id}).code, 0);
+  if (devs.empty()) GTEST_SKIP() << "listmount/statmount not available";
+  // The container's own /proc is a new superblock; the host's must be gone from the namespace,
+  // else a chroot escape or a proc mount check finds the host's full /proc.
+  for (dev_t d : devs) EXPECT_NE(d, host_proc.st_dev) << "host /proc still mounted";
 }
 
 // The pty belongs to the process's user and to the tty group (devpts gid=5), as with runc.
