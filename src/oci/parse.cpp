@@ -178,6 +178,14 @@ Result<Spec> parse_spec(std::string_view json_text) {
     }
     return fail("config.json: malformed JSON: " + what + " (at byte " + std::to_string(e.byte) +
                 ")");
+  } catch (const json::exception& e) {
+    // Found by the fuzzer: a number too large for a double ("1E99999") is out_of_range.406, not
+    // a parse_error, and used to abort veil.
+    std::string what = e.what();
+    if (what.starts_with("[json.exception.")) {
+      if (auto sp = what.find("] "); sp != std::string::npos) what.erase(0, sp + 2);
+    }
+    return fail("config.json: malformed JSON: " + what);
   }
 
   JsonAt top(doc);

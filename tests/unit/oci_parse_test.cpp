@@ -690,3 +690,13 @@ TEST(OciParse, LoadSpec) {
   EXPECT_TRUE(r.error().msg.starts_with("config.json: malformed JSON")) << r.error().msg;
   ASSERT_TRUE(remove_all(dir));
 }
+
+// Found by the fuzzer (fuzz/corpus/oci_spec/regression-number-overflow.json): a number too large
+// for a double threw nlohmann's out_of_range past the parse_error handler and aborted veil.
+TEST(OciParse, ANumberTooLargeIsMalformedJsonNotACrash) {
+  auto s =
+      veil::oci::parse_spec(R"({"ociVersion":"1.0.2","process":{"rlimits":[{"hard":1E999999}]}})");
+  ASSERT_FALSE(s.has_value());
+  EXPECT_NE(s.error().msg.find("config.json: malformed JSON: number overflow"), std::string::npos)
+      << s.error().msg;
+}
