@@ -34,6 +34,16 @@ struct Cleanup {
   ~Cleanup() { (void)remove_all(path); }
 };
 
+// The runtime under attack: a private copy of veil, so that a successful attack cannot break the
+// build; `before` holds its bytes.
+struct RuntimeCopy {
+  Cleanup gone;
+  std::string before;
+  explicit RuntimeCopy(const Veil& v) : gone{v.root() + "-veil"} {
+    if (run({"cp", VEIL_BINARY, gone.path}).code == 0) before = read_file(gone.path).value_or("");
+  }
+};
+
 bool wait_file(const std::string& path, const std::string& needle, int timeout_ms) {
   for (int t = 0; t < timeout_ms; t += 20) {
     auto s = read_file(path);
@@ -73,12 +83,9 @@ const std::string kExeAttack = R"(
 TEST(Cve2019_5736, ASharedPidNamespaceCannotRewriteTheRuntime) {
   REQUIRE_ROOT();
   Veil v;
-  // The runtime under attack: a private copy, so a successful attack cannot break the build.
-  std::string runtime = v.root() + "-veil";
-  Cleanup gone{runtime};
-  ASSERT_EQ(run({"cp", VEIL_BINARY, runtime}).code, 0);
-  auto before = read_file(runtime);
-  ASSERT_TRUE(before);
+  RuntimeCopy copy(v);
+  ASSERT_FALSE(copy.before.empty());
+  const std::string& runtime = copy.gone.path;
   auto veil = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {runtime, "--root", v.root()});
     return run(args);
@@ -104,7 +111,7 @@ TEST(Cve2019_5736, ASharedPidNamespaceCannotRewriteTheRuntime) {
   std::string result = read_file(out + "/result").value_or("");
   EXPECT_EQ(result.find("written"), std::string::npos) << result;
   EXPECT_EQ(result.find("opened"), std::string::npos) << result;
-  EXPECT_EQ(read_file(runtime).value_or(""), *before) << "the runtime binary was rewritten";
+  EXPECT_EQ(read_file(runtime).value_or(""), copy.before) << "the runtime binary was rewritten";
   veil({"delete", "--force", ida});
   veil({"delete", "--force", idb});
 }
@@ -115,11 +122,9 @@ TEST(Cve2019_5736, ASharedPidNamespaceCannotRewriteTheRuntime) {
 TEST(Cve2019_5736, AnExecInProgressCannotBeUsedToRewriteTheRuntime) {
   REQUIRE_ROOT();
   Veil v;
-  std::string runtime = v.root() + "-veil";
-  Cleanup gone{runtime};
-  ASSERT_EQ(run({"cp", VEIL_BINARY, runtime}).code, 0);
-  auto before = read_file(runtime);
-  ASSERT_TRUE(before);
+  RuntimeCopy copy(v);
+  ASSERT_FALSE(copy.before.empty());
+  const std::string& runtime = copy.gone.path;
   SeccompAgent hung(v.root() + "-hung.sock", false);
   Bundle a({"/bin/sh", "-c", kExeAttack});
   std::string out = add_out_mount(a);
@@ -159,7 +164,7 @@ TEST(Cve2019_5736, AnExecInProgressCannotBeUsedToRewriteTheRuntime) {
   std::string result = read_file(out + "/result").value_or("");
   EXPECT_EQ(result.find("written"), std::string::npos) << result;
   EXPECT_EQ(result.find("opened"), std::string::npos) << result;
-  EXPECT_EQ(read_file(runtime).value_or(""), *before) << "the runtime binary was rewritten";
+  EXPECT_EQ(read_file(runtime).value_or(""), copy.before) << "the runtime binary was rewritten";
   run({runtime, "--root", v.root(), "delete", "--force", id});
 }
 
