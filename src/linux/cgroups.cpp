@@ -1,5 +1,6 @@
 #include "linux/cgroups.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -208,13 +209,39 @@ Result<> Cgroup::add(pid_t pid) const {
   return {};
 }
 
+namespace {
+
+// d's sub-cgroups, deepest first (made by `exec --cgroup`, or by the workload itself).
+void sub_cgroups(const std::string& d, std::vector<std::string>& out) {
+  DIR* dir = ::opendir(d.c_str());
+  if (!dir) return;
+  while (auto* e = ::readdir(dir)) {
+    if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+    std::string sub = d + "/" + e->d_name;
+    sub_cgroups(sub, out);
+    out.push_back(sub);
+  }
+  ::closedir(dir);
+}
+
+void read_procs(const std::string& d, std::vector<pid_t>& out) {
+  auto s = read_file(d + "/cgroup.procs");
+  if (!s) return;
+  for (auto& l : split(*s, '\n'))
+    if (!l.empty()) out.push_back(static_cast<pid_t>(std::stol(l)));
+}
+
+}  // namespace
+
 std::vector<pid_t> Cgroup::pids() const {
+  // Every process of the container, in its cgroup and below (as runc's GetAllPids): the first
+  // hierarchy that has any answers (each hierarchy holds every process once).
   std::vector<pid_t> out;
   for (const auto& d : dirs_) {
-    auto s = read_file(d + "/cgroup.procs");
-    if (!s) continue;
-    for (auto& l : split(*s, '\n'))
-      if (!l.empty()) out.push_back(static_cast<pid_t>(std::stol(l)));
+    read_procs(d, out);
+    std::vector<std::string> subs;
+    sub_cgroups(d, subs);
+    for (const auto& sub : subs) read_procs(sub, out);
     if (!out.empty()) break;
   }
   return out;
@@ -236,7 +263,12 @@ Result<> Cgroup::destroy() const {
     nanosleep(&ts, nullptr);
   }
   Result<> res;
+  std::vector<std::string> all;
   for (const auto& d : dirs_) {
+    sub_cgroups(d, all);  // sub-cgroups first, deepest first
+    all.push_back(d);
+  }
+  for (const auto& d : all) {
     for (int i = 0; i < 200; ++i) {
       if (::rmdir(d.c_str()) == 0 || errno == ENOENT) break;
       if (errno != EBUSY) {

@@ -78,7 +78,13 @@ TEST(CliParity, ExecIntoASubCgroup) {
   Cmd bad = v({"exec", "--cgroup", "nosuchsub", id, "/bin/true"});
   EXPECT_EQ(bad.code, 255);
   EXPECT_NE(bad.err.find("does not exist"), std::string::npos) << bad.err;
-  v({"delete", "--force", id});
+  // A process left in the sub-cgroup: ps and kill --all reach it, delete removes both cgroups.
+  ASSERT_EQ(v({"exec", "-d", "--cgroup", "memory:sub", id, "/bin/sleep", "30"}).code, 0);
+  auto pids = nlohmann::json::parse(v({"ps", "--format", "json", id}).out, nullptr, false);
+  EXPECT_EQ(pids.size(), 2u) << pids.dump();
+  EXPECT_EQ(v({"delete", "--force", id}).code, 0);
+  EXPECT_FALSE(path_exists(mem + "/sub"));
+  EXPECT_FALSE(path_exists(mem));
 }
 
 TEST(CliParity, ExecIntoAPausedContainer) {
