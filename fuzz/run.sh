@@ -48,7 +48,7 @@ for t in "${targets[@]}"; do
     -print_final_stats=1 -artifact_prefix="$dir/artifacts/$t-" "$work" >"$log" 2>&1
   rc=$?
   execs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
-  rate=$(( ${execs:-0} / (seconds > 0 ? seconds : 1) ))
+  rate=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
   ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
   n=$(ls "$work" | wc -l)
