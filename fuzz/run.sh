@@ -31,8 +31,8 @@ flags="-U__cpp_concepts -D__cpp_concepts=202002L -Wno-builtin-macro-redefined -f
       -DVEIL_TESTS=OFF -DVEIL_STATIC=OFF "-DCMAKE_CXX_FLAGS=$flags" "-DCMAKE_C_FLAGS=$flags" \
       >/dev/null || exit 1
   fi
-  cmake --build "$dir" -j "${JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}" >"$dir.log" 2>&1 ||
-    { tail -30 "$dir.log" >&2; exit 1; }
+  cmake --build "$dir" -j "${JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}" >"$dir/build.log" 2>&1 ||
+    { tail -30 "$dir/build.log" >&2; exit 1; }
 ) || { echo "fuzz: build failed"; echo "fuzz: 0 passed, ${#targets[@]} failed"; exit 1; }
 
 mkdir -p "$dir/artifacts"
