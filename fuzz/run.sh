@@ -31,8 +31,8 @@ flags="-U__cpp_concepts -D__cpp_concepts=202002L -Wno-builtin-macro-redefined -f
       -DVEIL_TESTS=OFF -DVEIL_STATIC=OFF "-DCMAKE_CXX_FLAGS=$flags" "-DCMAKE_C_FLAGS=$flags" \
       >/dev/null || exit 1
   fi
-  cmake --build "$dir" -j "${JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}" >"$dir.log" 2>&1 ||
-    { tail -30 "$dir.log" >&2; exit 1; }
+  cmake --build "$dir" -j "${JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}" >"$dir/build.log" 2>&1 ||
+    { tail -30 "$dir/build.log" >&2; exit 1; }
 ) || { echo "fuzz: build failed"; echo "fuzz: 0 passed, ${#targets[@]} failed"; exit 1; }
 
 mkdir -p "$dir/artifacts"
@@ -48,7 +48,7 @@ for t in "${targets[@]}"; do
     -print_final_stats=1 -artifact_prefix="$dir/artifacts/$t-" "$work" >"$log" 2>&1
   rc=$?
   execs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
-  rate=$(( ${execs:-0} / (seconds > 0 ? seconds : 1) ))
+  rate=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
   ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
   n=$(ls "$work" | wc -l)

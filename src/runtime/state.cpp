@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <stdexcept>
+#include <utility>
 
 #include "base/file.hpp"
 
@@ -57,12 +59,28 @@ nlohmann::json State::to_json() const {
   return j;
 }
 
+namespace {
+
+// An integer field that fits T. nlohmann's get<T>() converts a float with a plain cast (undefined
+// behaviour when out of range; found by fuzz/state_fuzz.cpp with pidStartTime 2.2e82) and
+// truncates integers too wide for T.
+template <class T>
+T integer(const nlohmann::json& v, const char* name) {
+  if (v.is_number_unsigned() && std::in_range<T>(v.get<uint64_t>()))
+    return static_cast<T>(v.get<uint64_t>());
+  if (v.is_number_integer() && !v.is_number_unsigned() && std::in_range<T>(v.get<int64_t>()))
+    return static_cast<T>(v.get<int64_t>());
+  throw std::out_of_range(std::string(name) + " is not an integer in range");
+}
+
+}  // namespace
+
 Result<State> State::from_json(const nlohmann::json& j) {
   try {
     State s;
     s.oci_version = j.at("ociVersion").get<std::string>();
     s.id = j.at("id").get<std::string>();
-    s.pid = j.at("pid").get<pid_t>();
+    s.pid = integer<pid_t>(j.at("pid"), "pid");
     s.bundle = j.at("bundle").get<std::string>();
     s.rootfs = j.at("rootfs").get<std::string>();
     s.created = j.at("created").get<std::string>();
@@ -70,7 +88,7 @@ Result<State> State::from_json(const nlohmann::json& j) {
     if (j.contains("annotations") && j["annotations"].is_object())
       s.annotations = j["annotations"].get<std::map<std::string, std::string>>();
     const auto& v = j.at("veil");
-    s.pid_start_time = v.at("pidStartTime").get<uint64_t>();
+    s.pid_start_time = integer<uint64_t>(v.at("pidStartTime"), "pidStartTime");
     s.creating = v.at("creating").get<bool>();
     s.cgroup_dirs = v.at("cgroupDirs").get<std::vector<std::string>>();
     if (v.contains("guard")) s.guard = v["guard"];
@@ -85,7 +103,7 @@ Result<State> State::from_json(const nlohmann::json& j) {
         h.path = o.at("path").get<std::string>();
         h.args = o.value("args", std::vector<std::string>{});
         h.env = o.value("env", std::vector<std::string>{});
-        if (o.contains("timeout")) h.timeout = o["timeout"].get<int>();
+        if (o.contains("timeout")) h.timeout = integer<int>(o["timeout"], "timeout");
         out.push_back(std::move(h));
       }
       return out;

@@ -193,6 +193,34 @@ TEST(StateJson, MissingFieldsAreCorrupt) {
   EXPECT_NE(not_object.error().msg.find("corrupt"), std::string::npos);
 }
 
+// Found by fuzz/state_fuzz.cpp: numbers that are not integers of the field's range were cast
+// (undefined behaviour for 2.2e82, a silent truncation for 4242.5 or 2^40 as a pid).
+TEST(StateJson, NumbersOutOfRangeAreCorrupt) {
+  State s = sample_state();
+  s.poststart = {{"/bin/true", {}, {}, 5}};
+  const std::vector<std::pair<json::json_pointer, json>> bad = {
+      {json::json_pointer("/veil/pidStartTime"), 2.2e82},
+      {json::json_pointer("/veil/pidStartTime"), -1},
+      {json::json_pointer("/pid"), 4242.5},
+      {json::json_pointer("/pid"), 1e10},
+      {json::json_pointer("/pid"), int64_t{1} << 40},
+      {json::json_pointer("/veil/poststart/0/timeout"), 1e300},
+  };
+  for (const auto& [ptr, value] : bad) {
+    json j = s.to_json();
+    ASSERT_TRUE(j.contains(ptr)) << ptr.to_string();
+    j[ptr] = value;
+    auto r = State::from_json(j);
+    ASSERT_FALSE(r) << ptr.to_string() << " = " << value.dump();
+    EXPECT_NE(r.error().msg.find("corrupt state file"), std::string::npos) << r.error().msg;
+  }
+  json j = s.to_json();
+  j["veil"]["pidStartTime"] = UINT64_MAX;
+  auto ok = State::from_json(j);
+  ASSERT_TRUE(ok) << ok.error().msg;
+  EXPECT_EQ(ok->pid_start_time, UINT64_MAX);
+}
+
 TEST(StatePublicJson, Content) {
   State s = sample_state();
   json j = s.public_json(Status::running);
