@@ -259,12 +259,14 @@ Result<> prepare(const Context& ctx) {
   unsigned long root_prop = (*prop & MS_SHARED) ? *prop : (MS_SLAVE | MS_REC);
   if (::mount(nullptr, "/", nullptr, root_prop, nullptr) != 0)
     return fail_errno("set propagation of /");
-  // pivot_root needs the new root's parent mount not to be shared (EINVAL with rshared), and an
-  // unbindable parent would refuse the bind below: make that one mount private (our copy only;
-  // the config's own shared mounts, e.g. Kubernetes' Bidirectional volumes, stay peers).
-  if (auto parent = parent_mount(ctx.rootfs); !parent.empty())
-    if (::mount(nullptr, parent.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)
-      return fail_errno("make the rootfs's parent mount " + parent + " private");
+  // pivot_root needs the new root's parent mount not to be shared (EINVAL with rshared): with a
+  // shared copy, make that one mount private (our copy only; the config's own shared mounts, e.g.
+  // Kubernetes' Bidirectional volumes, stay peers). rslave leaves nothing shared, so the default
+  // path reads no mountinfo.
+  if (root_prop & MS_SHARED)
+    if (auto parent = parent_mount(ctx.rootfs); !parent.empty())
+      if (::mount(nullptr, parent.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)
+        return fail_errno("make the rootfs's parent mount " + parent + " private");
   if (::mount(ctx.rootfs.c_str(), ctx.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
     return fail_errno("bind-mount rootfs " + ctx.rootfs);
   if (::mount(nullptr, ctx.rootfs.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)

@@ -27,6 +27,7 @@
 #include "runtime/hooks.hpp"
 #include "runtime/init.hpp"
 #include "runtime/lifecycle.hpp"
+#include "runtime/process.hpp"
 #include "runtime/secrets_fetch.hpp"
 #include "runtime/terminal.hpp"
 
@@ -146,19 +147,6 @@ Result<> check_not_frozen(const cgroups::Cgroup& cgroup) {
   return {};
 }
 
-// Kills what a failed create started, including a container process whose pid never reached us
-// (it is our child: stage 1 clones it with CLONE_PARENT).
-void kill_children(pid_t stage1, pid_t stage2) {
-  std::vector<pid_t> pids;
-  for (pid_t p : {stage2, stage1})
-    if (p > 0) pids.push_back(p);
-  if (stage2 <= 0)
-    for (pid_t p : linux_proc::children_of_self())
-      if (p != stage1) pids.push_back(p);
-  for (pid_t p : pids) ::kill(p, SIGKILL);
-  for (pid_t p : pids) ::waitpid(p, nullptr, 0);
-}
-
 // Everything a failing create must undo, in reverse order of acquisition.
 struct Rollback {
   ContainerDir* dir = nullptr;
@@ -170,7 +158,7 @@ struct Rollback {
   ~Rollback() {
     if (!armed) return;
     if (guarded) detach_guard(*guarded);
-    if (stage1 > 0) kill_children(stage1, stage2 ? *stage2 : -1);
+    if (stage1 > 0) kill_setup_children(stage1, stage2 ? *stage2 : -1);
     if (cgroup) (void)cgroup->destroy();
     if (dir) (void)dir->remove();
   }
@@ -209,11 +197,14 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
 
   const int min_fd = 3 + opts.preserve_fds;
   Fd fifo = VEIL_TRY(make_exec_fifo(dir, min_fd));
+  // A cgroup shared with other processes (a pre-existing cgroupsPath): allowed, as with runc,
+  // but said, since pause/kill --all/delete then reach those processes too. (A directory we make
+  // now is empty: no need to read it on the hot path.)
+  bool preexisting = false;
+  for (const auto& d : cgroup.dirs()) preexisting |= path_exists(d);
   VEIL_CHECK(cgroup.create());
   rb.cgroup = &cgroup;
-  // A cgroup shared with other processes (a pre-existing cgroupsPath): allowed, as with runc,
-  // but said, since pause/kill --all/delete then reach those processes too.
-  if (auto others = cgroup.pids(); !others.empty())
+  if (auto others = preexisting ? cgroup.pids() : std::vector<pid_t>{}; !others.empty())
     log::warn(strprintf("container's cgroup is not empty: %zu process(es) found", others.size()));
   log::debug("container \"" + id + "\": cgroup " + cgroup.dirs().front() + ", bundle " +
              plan.bundle);
@@ -269,14 +260,14 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
 
   auto ps = linux_proc::read_stat(pid);
   if (!ps) {
-    kill_children(-1, pid);
+    kill_setup_children(-1, pid);
     return fail_with(Error{"container process exited during setup"});
   }
   st.pid = pid;
   st.pid_start_time = ps->start_time;
   st.creating = false;
   auto kill_init = [&](Error e) {
-    kill_children(-1, pid);
+    kill_setup_children(-1, pid);
     return fail_with(std::move(e));
   };
   if (plan.guard) {

@@ -329,14 +329,7 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
   pid_t child = -1;
   Fd console;
   auto abort_with = [&](Error e) -> Result<int> {
-    std::vector<pid_t> kill_list{stage1};
-    if (child > 0)
-      kill_list.push_back(child);
-    else  // the exec'd process is our child (CLONE_PARENT) even when its pid never arrived
-      for (pid_t p : linux_proc::children_of_self())
-        if (p != stage1) kill_list.push_back(p);
-    for (pid_t p : kill_list) ::kill(p, SIGKILL);
-    for (pid_t p : kill_list) ::waitpid(p, nullptr, 0);
+    kill_setup_children(stage1, child);
     return std::unexpected(std::move(e).wrap("exec in container \"" + id + "\""));
   };
   if (auto r = parent_end.send(MsgType::go); !r) return abort_with(r.error());

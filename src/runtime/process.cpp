@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 
 #include "base/strings.hpp"
 #include "linux/credentials.hpp"
+#include "linux/proc.hpp"
 #include "linux/rlimits.hpp"
 #include "runtime/exec_path.hpp"
 
@@ -68,6 +70,17 @@ Result<> set_nnp() {
 }
 
 }  // namespace
+
+void kill_setup_children(pid_t stage1, pid_t child) {
+  std::vector<pid_t> pids;
+  for (pid_t p : {child, stage1})
+    if (p > 0) pids.push_back(p);
+  if (child <= 0)
+    for (pid_t p : linux_proc::children_of_self())
+      if (p != stage1) pids.push_back(p);
+  for (pid_t p : pids) ::kill(p, SIGKILL);
+  for (pid_t p : pids) ::waitpid(p, nullptr, 0);
+}
 
 Result<> reset_signals() {
   sigset_t all;

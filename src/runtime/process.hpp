@@ -31,6 +31,11 @@ struct Prepared {
   std::vector<std::string> env;  // process.env plus HOME
 };
 
+// After a failed setup: SIGKILLs and reaps the setup stage and the container process. When the
+// latter's pid never arrived (child <= 0) it is still our child (CLONE_PARENT): found among
+// ours. Used by create and exec.
+void kill_setup_children(pid_t stage1, pid_t child);
+
 // Unblocks every signal and restores default dispositions (the caller may have blocked some).
 Result<> reset_signals();
 
