@@ -145,6 +145,12 @@ int main(int argc, char** argv) {
       {"version", 'v', false, flag(version)},
       {"help", 'h', false, flag(help)},
   };
+  // `veil-vm` (a link to veil, for a second RuntimeClass) runs containers in microVMs unless their
+  // config names another handler; so does VEIL_DEFAULT_HANDLER=microvm.
+  if (const char* h = ::getenv("VEIL_DEFAULT_HANDLER"); h && *h) ctx.globals.default_handler = h;
+  if (const char* slash = std::strrchr(argv[0], '/');
+      std::strcmp(slash ? slash + 1 : argv[0], "veil-vm") == 0)
+    ctx.globals.default_handler = "microvm";
   auto rest = parse_args("veil", argc, argv, globals, true);
   if (!rest) {
     log::error(rest.error().msg);

@@ -27,6 +27,7 @@
 #include "runtime/hooks.hpp"
 #include "runtime/init.hpp"
 #include "runtime/lifecycle.hpp"
+#include "runtime/microvm/handler.hpp"
 #include "runtime/process.hpp"
 #include "runtime/secrets_fetch.hpp"
 #include "runtime/terminal.hpp"
@@ -170,6 +171,8 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
                      Fd* console_out) {
   VEIL_CHECK(validate_id(id));
   auto plan = VEIL_TRY(plan_container(g, opts, console_out != nullptr));
+  if (VEIL_TRY(microvm::wanted(g, plan.spec.annotations)))
+    return microvm::create(g, id, opts, {plan.bundle, plan.rootfs, plan.config_text});
   const oci::Spec& spec = plan.spec;
   auto cgroup = cgroups::Cgroup::for_container(plan.layout, spec.linux.cgroups_path, id);
   VEIL_CHECK(check_not_frozen(cgroup));

@@ -19,6 +19,8 @@
 #include "linux/cgroups.hpp"
 #include "linux/proc.hpp"
 #include "linux/seccomp.hpp"
+#include "runtime/microvm/exec.hpp"
+#include "runtime/microvm/handler.hpp"
 #include "runtime/process.hpp"
 #include "runtime/sync.hpp"
 #include "runtime/terminal.hpp"
@@ -287,8 +289,12 @@ Result<int> exec(const Globals& g, const std::string& id, const ExecOptions& opt
       return fail("cannot exec in a paused container (use --ignore-paused to override)");
     if (s != Status::running && s != Status::created && s != Status::paused)
       return fail("cannot exec in container \"" + id + "\": it is " + status_name(s));
-    joins = VEIL_TRY(container_namespaces(st.pid));
+    if (st.handler == microvm::kHandlerName) {
+      if (paused) return fail("cannot exec in a paused microVM container");
+    }
+    if (st.handler != microvm::kHandlerName) joins = VEIL_TRY(container_namespaces(st.pid));
   }
+  if (st.handler == microvm::kHandlerName) return microvm::exec(g, st, opts);
   auto proc = VEIL_TRY(build_process(st, opts));
   // The container's seccomp profile applies to exec'd processes too.
   std::optional<seccomp::CompiledFilter> filter;

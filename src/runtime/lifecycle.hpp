@@ -17,6 +17,10 @@ namespace veil::runtime {
 struct Globals {
   std::string root = "/run/veil";
   bool systemd_cgroup = false;
+  // The handler for containers that do not name one (annotation org.veil.handler): "" or
+  // "container" (this kernel), or "microvm". Set when veil runs as `veil-vm`, or by
+  // VEIL_DEFAULT_HANDLER.
+  std::string default_handler;
 };
 
 struct CreateOptions {

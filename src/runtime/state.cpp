@@ -56,6 +56,7 @@ nlohmann::json State::to_json() const {
                {"cgroupDirs", cgroup_dirs},          {"devices", devices.to_json()},
                {"poststart", hooks_json(poststart)}, {"poststop", hooks_json(poststop)}};
   if (!guard.is_null()) j["veil"]["guard"] = guard;
+  if (!handler.empty()) j["veil"]["handler"] = handler;
   return j;
 }
 
@@ -92,6 +93,8 @@ Result<State> State::from_json(const nlohmann::json& j) {
     s.creating = v.at("creating").get<bool>();
     s.cgroup_dirs = v.at("cgroupDirs").get<std::vector<std::string>>();
     if (v.contains("guard")) s.guard = v["guard"];
+    if (v.contains("handler") && v["handler"].is_string())
+      s.handler = v["handler"].get<std::string>();
     auto devices = cgroups::DeviceState::from_json(v.value("devices", nlohmann::json()));
     if (!devices) return fail("corrupt state file: " + devices.error().msg);
     s.devices = std::move(*devices);

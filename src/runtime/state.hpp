@@ -37,6 +37,8 @@ struct State {
   std::vector<oci::Hook> poststart, poststop;
   // The guard registration (runtime/guard_setup.hpp); null when the container is not guarded.
   nlohmann::json guard;
+  // "microvm" when the container runs in its own VM (runtime/microvm); empty: this kernel.
+  std::string handler;
 
   // The runtime-spec state object (what `veil state` prints), with the given status.
   nlohmann::json public_json(Status s) const;

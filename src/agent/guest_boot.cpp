@@ -1,0 +1,162 @@
+#include "agent/guest_boot.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "base/file.hpp"
+#include "base/strings.hpp"
+#include "vm/frame.hpp"
+
+namespace veil::agent {
+namespace {
+
+Result<> mnt(const char* src, const char* dst, const char* type, unsigned long flags,
+             const char* data = nullptr) {
+  ::mkdir(dst, 0755);
+  if (::mount(src, dst, type, flags, data) != 0 && errno != EBUSY)
+    return fail_errno(std::string("mount ") + type + " on " + dst);
+  return {};
+}
+
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
+
+Result<> copy_file(const std::string& from, const std::string& to, mode_t mode) {
+  auto data = VEIL_TRY(read_file(from));
+  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!out) return fail_errno("create " + to);
+  if (::write(out.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size()))
+    return fail_errno("write " + to);
+  ::unlink(from.c_str());  // the initramfs's copy only costs memory from now on
+  return {};
+}
+
+}  // namespace
+
+Result<> leave_initramfs() {
+  VEIL_CHECK(mnt("root", "/newroot", "tmpfs", 0, "mode=0755"));
+  for (const char* d : {"/newroot/dev", "/newroot/proc", "/newroot/sys", "/newroot/run",
+                        "/newroot/tmp", "/newroot/lib", "/newroot/lib/modules"})
+    ::mkdir(d, 0755);
+  VEIL_CHECK(copy_file("/init", "/newroot/init", 0755));
+  if (DIR* d = ::opendir("/lib/modules")) {
+    while (auto* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      auto r = copy_file(std::string("/lib/modules/") + e->d_name,
+                         std::string("/newroot/lib/modules/") + e->d_name, 0644);
+      if (!r) {
+        ::closedir(d);
+        return r;
+      }
+    }
+    ::closedir(d);
+  }
+  if (::chdir("/newroot") != 0) return fail_errno("chdir /newroot");
+  if (::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0) return fail_errno("move the tmpfs to /");
+  if (::chroot(".") != 0) return fail_errno("chroot");
+  if (::chdir("/") != 0) return fail_errno("chdir /");
+  char arg0[] = "/init", arg1[] = "stage2";
+  char* argv[] = {arg0, arg1, nullptr};
+  ::execv("/init", argv);
+  return fail_errno("exec /init on the tmpfs root");
+}
+
+Result<> mount_basics() {
+  const unsigned long common = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  VEIL_CHECK(mnt("proc", "/proc", "proc", common));
+  VEIL_CHECK(mnt("sysfs", "/sys", "sysfs", common));
+  VEIL_CHECK(mnt("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"));
+  VEIL_CHECK(mnt("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666"));
+  VEIL_CHECK(mnt("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
+  VEIL_CHECK(mnt("run", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"));
+  VEIL_CHECK(mnt("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
+  VEIL_CHECK(mnt("cgroup2", "/sys/fs/cgroup", "cgroup2", common));
+  // Controllers for the containers' cgroups (veil's v2 code does the rest, as on a host).
+  (void)write_file("/sys/fs/cgroup/cgroup.subtree_control", "+cpu +memory +pids");
+  return {};
+}
+
+Result<> load_modules() {
+  auto order = read_file("/lib/modules/order");
+  if (!order) return {};  // an initramfs without modules: everything is built in
+  for (const auto& name : split(*order, '\n')) {
+    if (name.empty()) continue;
+    std::string path = "/lib/modules/" + name;
+    Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!f) return fail_errno("module " + path);
+    if (::syscall(SYS_finit_module, f.get(), "", 0) != 0 && errno != EEXIST)
+      return fail_errno("load module " + name);
+  }
+  return {};
+}
+
+Result<Fd> open_port() {
+  // The port's device node appears once virtio_console has probed it.
+  for (int tries = 0; tries < 1000; ++tries) {
+    if (DIR* d = ::opendir("/sys/class/virtio-ports")) {
+      std::string found;
+      while (auto* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        auto name = read_file(std::string("/sys/class/virtio-ports/") + e->d_name + "/name");
+        if (name && first_line(*name) == vm::kAgentPortName) found = e->d_name;
+      }
+      ::closedir(d);
+      if (!found.empty()) {
+        Fd f(::open(("/dev/" + found).c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+        if (f) return f;
+      }
+    }
+    ::usleep(10'000);
+  }
+  return fail(std::string("virtio-serial port ") + vm::kAgentPortName + " did not appear");
+}
+
+Result<> refresh_identity(int64_t realtime_ns, const std::string& seed) {
+  if (realtime_ns > 0) {
+    struct timespec ts {
+      static_cast<time_t>(realtime_ns / 1'000'000'000),
+          static_cast<long>(realtime_ns % 1'000'000'000)
+    };
+    if (::clock_settime(CLOCK_REALTIME, &ts) != 0) return fail_errno("set the guest clock");
+  }
+  if (seed.empty()) return fail("hello: no entropy seed");
+  Fd r(::open("/dev/urandom", O_WRONLY | O_CLOEXEC));
+  if (!r) return fail_errno("open /dev/urandom");
+  std::vector<char> buf(sizeof(rand_pool_info) + seed.size());
+  auto* info = reinterpret_cast<rand_pool_info*>(buf.data());
+  info->entropy_count = static_cast<int>(seed.size() * 8);
+  info->buf_size = static_cast<int>(seed.size());
+  std::copy(seed.begin(), seed.end(), reinterpret_cast<char*>(info->buf));
+  if (::ioctl(r.get(), RNDADDENTROPY, info) != 0) return fail_errno("RNDADDENTROPY");
+  // Without this the per-CPU generators keep the template's state until the next scheduled reseed.
+  if (::ioctl(r.get(), RNDRESEEDCRNG) != 0) return fail_errno("RNDRESEEDCRNG");
+  return {};
+}
+
+Result<> mount_rootfs(const std::string& target) {
+  {
+    // A clone's page cache may still hold the template's (blank) disk.
+    Fd d(::open("/dev/vda", O_RDONLY | O_CLOEXEC));
+    if (!d) return fail_errno("open the rootfs disk /dev/vda");
+    (void)::ioctl(d.get(), BLKFLSBUF, 0);
+  }
+  VEIL_CHECK(mnt("/dev/vda", "/run/veil-lower", "erofs", MS_RDONLY | MS_NODEV));
+  VEIL_CHECK(mnt("upper", "/run/veil-upper", "tmpfs", MS_NODEV, "mode=0755"));
+  ::mkdir("/run/veil-upper/u", 0755);
+  ::mkdir("/run/veil-upper/w", 0755);
+  return mnt("overlay", target.c_str(), "overlay", MS_NODEV,
+             "lowerdir=/run/veil-lower,upperdir=/run/veil-upper/u,workdir=/run/veil-upper/w");
+}
+
+}  // namespace veil::agent

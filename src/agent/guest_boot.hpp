@@ -1,0 +1,32 @@
+// What the agent does as /init of a veil microVM before it serves the host: the guest's own
+// mounts (proc, sys, dev, run, cgroup2), the kernel modules shipped in the initramfs, and the
+// control port. And what a sandbox's hello asks of a freshly cloned guest: its own clock and
+// entropy.
+#pragma once
+
+#include <string>
+
+#include "base/error.hpp"
+#include "base/fd.hpp"
+
+namespace veil::agent {
+
+// pivot_root (which veil's container code uses) cannot leave the initramfs: the first /init
+// copies itself and its modules to a tmpfs, moves that over /, and execs /init again there
+// (argv[1] = "stage2"). Returns only on error.
+Result<> leave_initramfs();
+
+// Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /run, /tmp and cgroup2 (with the cpu, memory and
+// pids controllers enabled for children).
+Result<> mount_basics();
+// Loads the modules listed in /lib/modules/order (file names under /lib/modules), in order.
+Result<> load_modules();
+// Opens the virtio-serial port named vm::kAgentPortName (waiting for it to appear).
+Result<Fd> open_port();
+// Sets CLOCK_REALTIME and mixes seed into the kernel's RNG, then forces a reseed: a clone of a
+// template must not produce the template's (or another clone's) random numbers.
+Result<> refresh_identity(int64_t realtime_ns, const std::string& seed);
+// Mounts the rootfs image on /dev/vda (EROFS) read-only with a tmpfs overlay on top at `target`.
+Result<> mount_rootfs(const std::string& target);
+
+}  // namespace veil::agent

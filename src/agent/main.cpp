@@ -1,0 +1,354 @@
+// veil-agent: /init of a veil microVM (docs/microvm.md). It boots the guest's user space, says
+// "ready" on the control port, and then serves one sandbox: hello (clock, entropy), create (the
+// rootfs image → overlay → veil's own runtime::create in the guest), start, exec, signals, stdio
+// relay, and the exit of each process. It must never exit: it is pid 1.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <deque>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "agent/guest_boot.hpp"
+#include "agent/processes.hpp"
+#include "base/file.hpp"
+#include "base/strings.hpp"
+#include "base/time.hpp"
+#include "vm/frame.hpp"
+
+namespace {
+
+using nlohmann::json;
+using namespace veil;
+using vm::FrameType;
+
+constexpr int kWriteTimeoutMs = 30'000;
+// After a process exits, output still buffered in its pipes is relayed for this long at most
+// (a background child that keeps the pipe open must not hold the exit back).
+constexpr int kDrainMs = 300;
+
+class Agent {
+  using Proc = agent::Proc;
+
+ public:
+  explicit Agent(Fd port) : port_(std::move(port)) {}
+  [[noreturn]] void serve();
+
+ private:
+  void send(FrameType t, uint32_t proc, std::string_view payload = {}) {
+    // A host that stopped reading cannot be helped: the frame is lost, the agent goes on.
+    (void)vm::write_all(port_.get(), vm::encode_frame(t, proc, payload), kWriteTimeoutMs);
+  }
+  void send_json(FrameType t, uint32_t proc, const json& j) { send(t, proc, j.dump()); }
+  void send_error(uint32_t proc, const std::string& msg) {
+    send_json(FrameType::error, proc, {{"message", msg}});
+  }
+  void handle(vm::Frame f);
+  void dispatch(vm::Frame f);
+  void on_hello(const json& j);
+  void on_create(const json& j);
+  void on_exec(uint32_t proc, const json& j);
+  void reap();
+  void pump(Proc& p);
+  void finish(Proc& p);
+
+  Fd port_;
+  vm::FrameReader reader_;
+  std::string id_;
+  bool hello_done_ = false;
+  std::map<uint32_t, Proc> procs_;
+};
+
+std::string unhex(const std::string& h) {
+  std::string out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+std::string kernel_release() {
+  struct utsname u;
+  return ::uname(&u) == 0 ? u.release : "";
+}
+
+void Agent::on_hello(const json& j) {
+  if (j.value("version", 0) != vm::kProtocolVersion)
+    return send_error(0, strprintf("agent speaks protocol version %d", vm::kProtocolVersion));
+  std::string seed = unhex(j.value("seed", std::string()));
+  if (auto r = agent::refresh_identity(j.value("realtime_ns", int64_t{0}), seed); !r)
+    return send_error(0, r.error().str());
+  hello_done_ = true;
+  send_json(FrameType::hello_ack, 0,
+            {{"version", vm::kProtocolVersion},
+             {"token", j.value("token", std::string())},
+             {"kernel", kernel_release()}});
+}
+
+void Agent::on_create(const json& j) {
+  if (!hello_done_) return send_error(0, "create before hello");
+  if (!id_.empty()) return send_error(0, "this sandbox already has a container");
+  if (!j.contains("id") || !j["id"].is_string() || !j.contains("config") ||
+      !j["config"].is_object())
+    return send_error(0, "create: needs \"id\" and \"config\"");
+  if (auto r = agent::mount_rootfs(agent::kGuestRootfs); !r) return send_error(0, r.error().str());
+  // Files bind-mounted on the host travel with the request (runtime/microvm/guest_config).
+  if (j.contains("files") && j["files"].is_array())
+    for (const auto& f : j["files"]) {
+      std::string path = f.value("path", std::string()), hex = f.value("hex", std::string());
+      if (!path.starts_with("/run/veil-binds/"))
+        return send_error(0, "create: bad file path " + path);
+      std::string data = unhex(hex);
+      if (auto r = mkdir_all(path.substr(0, path.rfind('/'))); !r)
+        return send_error(0, r.error().str());
+      if (auto r = write_file_atomic(path, data); !r) return send_error(0, r.error().str());
+    }
+  if (auto r = mkdir_all(agent::kGuestBundle); !r) return send_error(0, r.error().str());
+  if (auto r =
+          write_file_atomic(std::string(agent::kGuestBundle) + "/config.json", j["config"].dump());
+      !r)
+    return send_error(0, r.error().str());
+  auto p = agent::spawn_container(j["id"].get<std::string>());
+  if (!p) return send_error(0, p.error().str());
+  id_ = j["id"].get<std::string>();
+  procs_[0] = std::move(*p);
+}
+
+void Agent::on_exec(uint32_t proc, const json& j) {
+  if (id_.empty() || !procs_.contains(0) || procs_[0].guest_pid <= 0)
+    return send_error(proc, "exec: the container is not running");
+  if (proc == 0 || procs_.contains(proc)) return send_error(proc, "exec: process id in use");
+  auto p = agent::spawn_exec(id_, proc, j.value("process", json::object()));
+  if (!p) return send_error(proc, p.error().str());
+  send_json(FrameType::started, proc, {{"pid", p->guest_pid}});
+  procs_[proc] = std::move(*p);
+}
+
+void Agent::handle(vm::Frame f) {
+  // A malformed request is answered, never fatal: the agent is pid 1.
+  try {
+    dispatch(std::move(f));
+  } catch (const std::exception& e) {
+    send_error(f.proc, std::string("bad request: ") + e.what());
+  }
+}
+
+void Agent::dispatch(vm::Frame f) {
+  if (f.type == FrameType::stdin_data) {
+    auto it = procs_.find(f.proc);
+    if (it != procs_.end() && it->second.in) {
+      it->second.pending_in += f.payload;
+      pump(it->second);
+    }
+    return;
+  }
+  json j = f.payload.empty() ? json::object() : json::parse(f.payload, nullptr, false);
+  if (j.is_discarded()) return send_error(f.proc, "bad request: payload is not JSON");
+  switch (f.type) {
+    case FrameType::hello:
+      return on_hello(j);
+    case FrameType::create:
+      return on_create(j);
+    case FrameType::exec:
+      return on_exec(f.proc, j);
+    case FrameType::start: {
+      auto it = procs_.find(0);
+      if (it == procs_.end() || !it->second.start) return send_error(0, "start: nothing to start");
+      (void)!::write(it->second.start.get(), "1", 1);
+      it->second.start.reset();
+      return;
+    }
+    case FrameType::stdin_close: {
+      auto it = procs_.find(f.proc);
+      if (it == procs_.end() || !it->second.in) return;
+      it->second.stdin_closed = true;
+      pump(it->second);
+      return;
+    }
+    case FrameType::signal: {
+      auto it = procs_.find(f.proc);
+      int sig = j.is_object() ? j.value("signal", 0) : 0;
+      if (it == procs_.end() || sig <= 0 || sig >= 65) return;
+      if (it->second.guest_pid > 0) ::kill(it->second.guest_pid, sig);
+      return;
+    }
+    default:
+      return send_error(f.proc, std::string("unexpected frame ") + vm::frame_type_name(f.type));
+  }
+}
+
+// Writes what stdin has pending; closes it once drained after stdin_close.
+void Agent::pump(Proc& p) {
+  while (p.in && !p.pending_in.empty()) {
+    ssize_t n = ::write(p.in.get(), p.pending_in.data(), p.pending_in.size());
+    if (n > 0) {
+      p.pending_in.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) return;
+    p.pending_in.clear();
+    p.in.reset();  // the process closed its stdin
+  }
+  if (p.in && p.pending_in.empty() && p.stdin_closed) p.in.reset();
+}
+
+void Agent::reap() {
+  for (;;) {
+    int status = 0;
+    pid_t w = ::waitpid(-1, &status, WNOHANG);
+    if (w <= 0) return;
+    for (auto& [id, p] : procs_)
+      if (p.child == w) {
+        p.exited = true;
+        p.wait_status = status;
+        p.exited_at_ms = monotonic_ms();
+      }
+  }
+}
+
+void Agent::finish(Proc& p) {
+  json j;
+  if (WIFSIGNALED(p.wait_status))
+    j["signal"] = WTERMSIG(p.wait_status);
+  else
+    j["status"] = WIFEXITED(p.wait_status) ? WEXITSTATUS(p.wait_status) : 255;
+  if (p.status) {  // the keeper died before it reported: create failed
+    std::string msg;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(p.status.get(), buf, sizeof buf)) > 0)
+      msg.append(buf, static_cast<size_t>(n));
+    send_error(p.id, msg.empty() ? "the container's keeper died during create" : msg);
+    return;
+  }
+  send_json(FrameType::exit, p.id, j);
+}
+
+void Agent::serve() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  Fd sfd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  send_json(FrameType::ready, 0, {{"version", vm::kProtocolVersion}, {"kernel", kernel_release()}});
+  for (;;) {
+    std::vector<pollfd> fds{{port_.get(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
+    struct Slot {
+      uint32_t proc;
+      int which;  // 0 stdout, 1 stderr, 2 status, 3 stdin
+    };
+    std::vector<Slot> slots;
+    bool draining = false;
+    for (auto& [id, p] : procs_) {
+      if (p.out) fds.push_back({p.out.get(), POLLIN, 0}), slots.push_back({id, 0});
+      if (p.err) fds.push_back({p.err.get(), POLLIN, 0}), slots.push_back({id, 1});
+      if (p.status) fds.push_back({p.status.get(), POLLIN, 0}), slots.push_back({id, 2});
+      if (p.in && !p.pending_in.empty())
+        fds.push_back({p.in.get(), POLLOUT, 0}), slots.push_back({id, 3});
+      draining |= p.exited;
+    }
+    int r = ::poll(fds.data(), fds.size(), draining ? 50 : -1);
+    if (r < 0 && errno != EINTR) ::usleep(10'000);
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char buf[65536];
+      ssize_t n = ::read(port_.get(), buf, sizeof buf);
+      if (n > 0) {
+        reader_.feed(buf, static_cast<size_t>(n));
+        for (;;) {
+          auto f = reader_.next();
+          if (!f) {  // a corrupt stream cannot be resynchronised: start over
+            reader_ = vm::FrameReader{};
+            send_error(0, f.error().str());
+            break;
+          }
+          if (!*f) break;
+          handle(std::move(**f));
+        }
+      } else {
+        ::usleep(10'000);  // host side not connected (yet): wait for it
+      }
+    }
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (::read(sfd.get(), &si, sizeof si) > 0) {
+      }
+      reap();
+    }
+    for (size_t i = 0; i < slots.size(); ++i) {
+      auto& pf = fds[i + 2];
+      if (!pf.revents) continue;
+      auto it = procs_.find(slots[i].proc);
+      if (it == procs_.end()) continue;
+      Proc& p = it->second;
+      if (slots[i].which == 3) {
+        pump(p);
+        continue;
+      }
+      Fd& src = slots[i].which == 0 ? p.out : slots[i].which == 1 ? p.err : p.status;
+      char buf[65536];
+      ssize_t n = ::read(src.get(), buf, sizeof buf);
+      if (n < 0 && errno == EAGAIN) continue;
+      if (n <= 0) {
+        src.reset();
+        continue;
+      }
+      if (slots[i].which == 2) {
+        std::string s(buf, static_cast<size_t>(n));
+        if (s.starts_with("pid ")) {
+          p.guest_pid = std::atoi(s.c_str() + 4);
+          send_json(FrameType::created, 0, {{"pid", p.guest_pid}});
+          src.reset();
+        } else {
+          send_error(0, s.starts_with("error: ") ? s.substr(7) : s);
+          src.reset();
+          p.guest_pid = -1;
+        }
+        continue;
+      }
+      send(slots[i].which == 0 ? FrameType::stdout_data : FrameType::stderr_data, p.id,
+           std::string_view(buf, static_cast<size_t>(n)));
+    }
+    for (auto it = procs_.begin(); it != procs_.end();) {
+      Proc& p = it->second;
+      bool drained = !p.out && !p.err;
+      if (p.exited && (drained || monotonic_ms() - p.exited_at_ms > kDrainMs)) {
+        finish(p);
+        if (it->first == 0) id_.clear();
+        it = procs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // pid 1: never exit (the kernel would panic); a fatal boot error is reported and powers off.
+  auto fatal = [](const std::string& msg) {
+    std::string line = "veil-agent: " + msg + "\n";
+    if (Fd k{::open("/dev/kmsg", O_WRONLY | O_CLOEXEC)})
+      (void)!::write(k.get(), line.data(), line.size());
+    ::sync();
+    ::reboot(RB_POWER_OFF);
+    for (;;) ::pause();
+  };
+  if (argc < 2 || std::string(argv[1]) != "stage2") {
+    auto r = agent::leave_initramfs();
+    fatal(r.error().str());
+  }
+  if (auto r = agent::mount_basics(); !r) fatal(r.error().str());
+  if (auto r = agent::load_modules(); !r) fatal(r.error().str());
+  auto port = agent::open_port();
+  if (!port) fatal(port.error().str());
+  ::setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+  Agent(std::move(*port)).serve();
+}

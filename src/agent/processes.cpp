@@ -1,0 +1,145 @@
+#include "agent/processes.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/file.hpp"
+#include "base/strings.hpp"
+#include "runtime/exec.hpp"
+#include "runtime/lifecycle.hpp"
+
+namespace veil::agent {
+namespace {
+
+struct Pipes {
+  int in[2], out[2], err[2];
+};
+
+Result<Pipes> make_pipes() {
+  Pipes p{};
+  if (::pipe2(p.in, O_CLOEXEC) || ::pipe2(p.out, O_CLOEXEC) || ::pipe2(p.err, O_CLOEXEC))
+    return fail_errno("pipe");
+  return p;
+}
+
+// In the child: the pipes become stdio.
+void take_stdio(const Pipes& p) {
+  ::dup2(p.in[0], 0);
+  ::dup2(p.out[1], 1);
+  ::dup2(p.err[1], 2);
+}
+
+void keep_parent_ends(Proc& pr, const Pipes& p) {
+  ::close(p.in[0]);
+  ::close(p.out[1]);
+  ::close(p.err[1]);
+  pr.in.reset(p.in[1]);
+  pr.out.reset(p.out[0]);
+  pr.err.reset(p.err[0]);
+  for (int fd : {p.in[1], p.out[0], p.err[0]}) ::fcntl(fd, F_SETFL, O_NONBLOCK);
+}
+
+// Ends the calling process the way `status` ended the container: same code, or same signal.
+[[noreturn]] void mirror(int status) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    ::signal(sig, SIG_DFL);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_UNBLOCK, &all, nullptr);
+    ::kill(::getpid(), sig);
+  }
+  ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 255);
+}
+
+[[noreturn]] void keeper(const std::string& id, int status_fd, int start_fd) {
+  runtime::Globals g;
+  g.root = kGuestRoot;
+  runtime::CreateOptions opts;
+  opts.bundle = kGuestBundle;
+  auto pid = runtime::create(g, id, opts);
+  if (!pid) {
+    std::string msg = "error: " + pid.error().str();
+    (void)!::write(status_fd, msg.data(), msg.size());
+    ::_exit(1);
+  }
+  std::string ok = strprintf("pid %d\n", *pid);
+  (void)!::write(status_fd, ok.data(), ok.size());
+  ::close(status_fd);
+  char b;
+  if (::read(start_fd, &b, 1) != 1) {  // the agent gave up on this container
+    (void)runtime::remove(g, id, true);
+    ::_exit(1);
+  }
+  if (auto r = runtime::start(g, id); !r) {
+    (void)runtime::remove(g, id, true);
+    ::_exit(255);
+  }
+  int status = 0;
+  while (::waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  (void)runtime::remove(g, id, true);
+  mirror(status);
+}
+
+}  // namespace
+
+Result<Proc> spawn_container(const std::string& id) {
+  auto p = VEIL_TRY(make_pipes());
+  int st[2], go[2];
+  if (::pipe2(st, O_CLOEXEC) || ::pipe2(go, O_CLOEXEC)) return fail_errno("pipe");
+  pid_t child = ::fork();
+  if (child < 0) return fail_errno("fork the container's keeper");
+  if (child == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    take_stdio(p);
+    keeper(id, st[1], go[0]);
+  }
+  ::close(st[1]);
+  ::close(go[0]);
+  Proc pr;
+  pr.id = 0;
+  pr.child = child;
+  keep_parent_ends(pr, p);
+  pr.status.reset(st[0]);
+  pr.start.reset(go[1]);
+  return pr;
+}
+
+Result<Proc> spawn_exec(const std::string& id, uint32_t proc_id, const nlohmann::json& process) {
+  std::string file = strprintf("/run/veil-exec-%u.json", proc_id);
+  VEIL_CHECK(write_file_atomic(file, process.dump()));
+  auto p = VEIL_TRY(make_pipes());
+  pid_t child = ::fork();
+  if (child < 0) return fail_errno("fork an exec");
+  if (child == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    take_stdio(p);
+    runtime::Globals g;
+    g.root = kGuestRoot;
+    runtime::ExecOptions o;
+    o.process_file = file;
+    auto code = runtime::exec(g, id, o);
+    ::unlink(file.c_str());
+    if (!code) {
+      std::string msg = "veil exec: " + code.error().str() + "\n";
+      (void)!::write(2, msg.data(), msg.size());
+      ::_exit(255);
+    }
+    ::_exit(*code);
+  }
+  Proc pr;
+  pr.id = proc_id;
+  pr.child = child;
+  pr.guest_pid = child;
+  keep_parent_ends(pr, p);
+  return pr;
+}
+
+}  // namespace veil::agent

@@ -1,0 +1,41 @@
+// The agent's processes: the container (through a "keeper" child that calls veil's own
+// runtime::create/start in the guest and mirrors the container's exit) and the processes exec'd
+// into it (runtime::exec in a child). Each has pipes for its stdio; the agent relays them as
+// frames.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "base/error.hpp"
+#include "base/fd.hpp"
+
+namespace veil::agent {
+
+inline constexpr const char* kGuestRoot = "/run/veil";           // veil's state root in the guest
+inline constexpr const char* kGuestBundle = "/run/veil-bundle";  // config.json of the container
+inline constexpr const char* kGuestRootfs = "/run/veil-rootfs";  // its rootfs (overlay)
+
+struct Proc {
+  uint32_t id = 0;
+  pid_t child = -1;      // keeper (process 0) or exec child
+  Fd in, out, err;       // our ends: stdin (write), stdout/stderr (read), non-blocking
+  Fd status;             // keeper: "pid N\n" or "error: …" (read)
+  Fd start;              // keeper: one byte starts the container (write)
+  pid_t guest_pid = -1;  // the container's pid (process 0) / the exec child
+  std::string pending_in;
+  bool stdin_closed = false;
+  bool exited = false;
+  int wait_status = 0;
+  int64_t exited_at_ms = 0;
+};
+
+// Forks the keeper for container `id` whose config.json is in kGuestBundle.
+Result<Proc> spawn_container(const std::string& id);
+// Forks a child that runs runtime::exec for the OCI process object in the container.
+Result<Proc> spawn_exec(const std::string& id, uint32_t proc_id, const nlohmann::json& process);
+
+}  // namespace veil::agent

@@ -1,0 +1,51 @@
+// `veil exec` into a microVM: the client connects to the monitor's exec socket and sends one JSON
+// line {"process": OCI process} with its stdin, stdout and stderr as SCM_RIGHTS; the monitor
+// relays the process's stdio to those fds and answers with lines {"pid": N} (guest pid of the
+// exec child), then {"exit": status} or {"signal": N}, or {"error": message}. The client may
+// send {"signal": N} lines.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "base/error.hpp"
+#include "base/fd.hpp"
+#include "vm/frame.hpp"
+
+namespace veil::runtime::microvm {
+
+Result<Fd> listen_exec(const std::string& path);
+
+using SendFrame = std::function<void(vm::FrameType, std::string_view)>;
+
+// The monitor's side of one exec.
+class ExecClient {
+ public:
+  nlohmann::json process;
+  int stdin_fd() const { return in_.get(); }
+  int sock_fd() const { return sock_.get(); }
+  // A frame from the agent for this process; false when the process is over.
+  bool on_frame(const vm::Frame& f);
+  // The client's stdin is readable.
+  bool on_stdin(uint32_t proc, const SendFrame& send);
+  // The client wrote (a signal) or went away.
+  bool on_client(uint32_t proc, const SendFrame& send);
+
+ private:
+  friend Result<ExecClient> accept_exec_client(int listener, uint32_t proc);
+  void say(const nlohmann::json& j);
+  Fd sock_, in_, out_, err_;
+  std::string line_;
+};
+
+Result<ExecClient> accept_exec_client(int listener, uint32_t proc);
+
+// The client: runs `process` in the microVM of the container whose VM directory is vm_dir.
+// Foreground: forwards signals and returns the exit status (128+N for signal N); detach: returns
+// once it started. *guest_pid gets the exec child's pid in the guest.
+Result<int> exec_in_vm(const std::string& vm_dir, const nlohmann::json& process, bool detach,
+                       int* guest_pid);
+
+}  // namespace veil::runtime::microvm

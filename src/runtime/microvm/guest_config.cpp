@@ -1,0 +1,139 @@
+#include "runtime/microvm/guest_config.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "base/file.hpp"
+#include "base/strings.hpp"
+
+namespace veil::runtime::microvm {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kGuestRootfs = "/run/veil-rootfs";  // agent/processes.hpp
+constexpr const char* kGuestBinds = "/run/veil-binds";
+
+bool is_bind(const json& m) {
+  if (m.value("type", "") == "bind") return true;
+  if (m.contains("options") && m["options"].is_array())
+    for (const auto& o : m["options"])
+      if (o.is_string() && (o == "bind" || o == "rbind")) return true;
+  return false;
+}
+
+std::string hex(const std::string& s) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() * 2);
+  for (unsigned char c : s) {
+    out.push_back(d[c >> 4]);
+    out.push_back(d[c & 15]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<GuestConfig> guest_config(const json& config) {
+  GuestConfig gc;
+  json c = config;
+  if (c.contains("process") && c["process"].is_object() && c["process"].value("terminal", false))
+    return fail("process.terminal: a terminal is not supported in a microVM yet");
+  if (c.contains("annotations") && c["annotations"].is_object())
+    for (const char* a : {"org.veil.guard.policy", "org.veil.secrets"})
+      if (c["annotations"].contains(a))
+        return fail(std::string("annotations.") + a + ": not supported in a microVM yet");
+  c["root"]["path"] = kGuestRootfs;
+  // The guest's veil runs the container on the guest kernel.
+  if (c.contains("annotations") && c["annotations"].is_object())
+    c["annotations"].erase(kHandlerAnnotation);
+  if (c.contains("linux") && c["linux"].contains("namespaces") &&
+      c["linux"]["namespaces"].is_array())
+    for (auto& ns : c["linux"]["namespaces"])
+      if (ns.is_object() && ns.contains("path")) {
+        gc.warnings.push_back("linux.namespaces: " + ns.value("type", std::string("?")) +
+                              " namespace path " + ns["path"].dump() +
+                              " is a host namespace: the guest makes a new one");
+        ns.erase("path");
+      }
+  c.erase("hooks");  // host paths; poststart/poststop still run on the host (runtime state)
+  size_t carried = 0;
+  if (c.contains("mounts") && c["mounts"].is_array()) {
+    int n = 0;
+    for (auto& m : c["mounts"]) {
+      if (!m.is_object() || !is_bind(m)) continue;
+      std::string src = m.value("source", "");
+      std::string where = "mounts[" + m.value("destination", std::string("?")) + "]";
+      struct stat st {};
+      if (::stat(src.c_str(), &st) != 0)
+        return fail(where + ": bind source " + src + " does not exist");
+      if (!S_ISREG(st.st_mode))
+        return fail(where + ": bind mount of " + src +
+                    " is not supported in a microVM yet (only regular files are copied in)");
+      auto data = read_file(src);
+      if (!data) return std::unexpected(data.error().wrap(where));
+      carried += data->size();
+      if (carried > kMaxBindBytes)
+        return fail(where + ": bind-mounted files exceed " + std::to_string(kMaxBindBytes) +
+                    " bytes in total");
+      std::string guest_path = strprintf("%s/%d", kGuestBinds, n++);
+      gc.files.push_back({{"path", guest_path}, {"hex", hex(*data)}});
+      m["source"] = guest_path;
+    }
+  }
+  gc.config = std::move(c);
+  return gc;
+}
+
+vm::Shape shape_for(const json& config, const std::string& accel) {
+  vm::Shape s;
+  s.accel = accel;
+  s.mem_mib = kDefaultGuestMiB;
+  const json* res = nullptr;
+  if (config.contains("linux") && config["linux"].contains("resources"))
+    res = &config["linux"]["resources"];
+  if (res && res->is_object()) {
+    if (res->contains("memory") && (*res)["memory"].is_object()) {
+      auto lim = (*res)["memory"].value("limit", int64_t{0});
+      if (lim > 0) {
+        int64_t mib = (lim + (1 << 20) - 1) >> 20;
+        int64_t want = mib + kGuestOverheadMiB;
+        want = (want + 31) / 32 * 32;
+        s.mem_mib = static_cast<int>(std::clamp<int64_t>(want, kDefaultGuestMiB, 64 * 1024));
+      }
+    }
+    if (res->contains("cpu") && (*res)["cpu"].is_object()) {
+      auto quota = (*res)["cpu"].value("quota", int64_t{0});
+      auto period = (*res)["cpu"].value("period", int64_t{100000});
+      if (quota > 0 && period > 0) {
+        long ncpu = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+        s.vcpus = static_cast<int>(std::clamp<int64_t>((quota + period - 1) / period, 1, ncpu));
+      }
+    }
+  }
+  return s;
+}
+
+json host_resources(const json& config, const vm::Shape& shape) {
+  json r = json::object();
+  if (config.contains("linux") && config["linux"].contains("resources") &&
+      config["linux"]["resources"].is_object()) {
+    const auto& in = config["linux"]["resources"];
+    if (in.contains("cpu")) r["cpu"] = in["cpu"];
+    if (in.contains("blockIO")) r["blockIO"] = in["blockIO"];
+  }
+  // Memory: the guest's RAM plus the VMM's own; pids: enforced in the guest (QEMU's threads are
+  // not the workload's processes).
+  r["memory"] = {{"limit", int64_t{shape.mem_mib + kVmmOverheadMiB} << 20}};
+  // The VMM needs /dev/kvm and /dev/net/tun beyond the standard devices.
+  r["devices"] = json::array(
+      {{{"allow", true}, {"type", "c"}, {"major", 10}, {"minor", 232}, {"access", "rwm"}},
+       {{"allow", true}, {"type", "c"}, {"major", 10}, {"minor", 200}, {"access", "rwm"}}});
+  return r;
+}
+
+}  // namespace veil::runtime::microvm

@@ -1,0 +1,38 @@
+// The container's config.json as the guest's veil sees it: the rootfs at the agent's overlay,
+// no host paths (namespaces to join, bind sources), and the bind-mounted files carried along.
+// Also the VM's shape and the host cgroup's resources derived from linux.resources.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/error.hpp"
+#include "vm/boot.hpp"
+
+namespace veil::runtime::microvm {
+
+inline constexpr const char* kHandlerAnnotation = "org.veil.handler";
+// Extra host memory the VMM may use beyond guest RAM (QEMU itself, TCG's translation cache).
+inline constexpr int kVmmOverheadMiB = 192;
+// Guest RAM beyond the workload's memory limit (kernel, agent, page cache of the rootfs).
+inline constexpr int kGuestOverheadMiB = 64;
+inline constexpr int kDefaultGuestMiB = 128;
+// Bind-mounted files travel with the create request, up to this much in total.
+inline constexpr size_t kMaxBindBytes = 1 << 20;
+
+struct GuestConfig {
+  nlohmann::json config;  // for the guest's veil
+  nlohmann::json files;   // [{"path": guest path, "hex": content}] the agent writes first
+  std::vector<std::string> warnings;
+};
+
+// Fails, naming the field, for what a microVM cannot honour (directory bind mounts, a terminal,
+// the guard or secrets annotations for now).
+Result<GuestConfig> guest_config(const nlohmann::json& config);
+
+vm::Shape shape_for(const nlohmann::json& config, const std::string& accel);
+// linux.resources for the host cgroup holding the monitor and QEMU.
+nlohmann::json host_resources(const nlohmann::json& config, const vm::Shape& shape);
+
+}  // namespace veil::runtime::microvm

@@ -1,0 +1,303 @@
+#include "runtime/microvm/monitor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "base/file.hpp"
+#include "base/log.hpp"
+#include "base/strings.hpp"
+#include "base/subprocess.hpp"
+#include "base/time.hpp"
+#include "runtime/microvm/exec_relay.hpp"
+
+namespace veil::runtime::microvm {
+namespace {
+
+using nlohmann::json;
+using vm::FrameType;
+
+std::string random_hex(size_t n) {
+  std::string raw(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::getrandom(raw.data() + got, n - got, 0);
+    if (r > 0) got += static_cast<size_t>(r);
+  }
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) out += {d[c >> 4], d[c & 15]};
+  return out;
+}
+
+// The bundle's rootfs as a read-only EROFS image, sized to the template's disk.
+Result<std::string> build_image(const std::string& rootfs, const std::string& vm_dir) {
+  std::string img = vm_dir + "/rootfs.img";
+  auto r = VEIL_TRY(run_capture({"/usr/bin/mkfs.erofs", "--quiet", img, rootfs}));
+  if (r.status == 127 || (r.status != 0 && !path_exists("/usr/bin/mkfs.erofs")))
+    return fail("mkfs.erofs is missing (install erofs-utils)");
+  if (r.status != 0) return fail("mkfs.erofs " + rootfs + ": " + r.err + r.out);
+  struct stat st {};
+  if (::stat(img.c_str(), &st) != 0) return fail_errno("stat " + img);
+  if (st.st_size > (off_t{vm::kDiskMiB} << 20))
+    return fail(strprintf("the rootfs image is %lld MiB, more than the template's %d MiB disk",
+                          static_cast<long long>(st.st_size >> 20), vm::kDiskMiB));
+  if (::truncate(img.c_str(), off_t{vm::kDiskMiB} << 20) != 0) return fail_errno("size " + img);
+  return img;
+}
+
+class Monitor {
+ public:
+  explicit Monitor(const MonitorConfig& c) : cfg_(c) {}
+  Result<> prepare();
+  [[noreturn]] void serve();
+
+ private:
+  void send(FrameType t, uint32_t proc, std::string_view payload = {}) {
+    if (auto r = vm::write_all(guest_.agent.get(), vm::encode_frame(t, proc, payload), 30'000); !r)
+      log::warn("microvm " + cfg_.id + ": " + r.error().str());
+  }
+  void on_frame(vm::Frame f);
+  void on_signal(int sig);
+  void accept_exec();
+  [[noreturn]] void finish(int wait_status);
+  [[noreturn]] void die(const std::string& why);
+
+  const MonitorConfig& cfg_;
+  vm::Guest guest_;
+  bool started_ = false;
+  Fd stdin_;  // our fd 0 while it is forwarded
+  Fd exec_listener_;
+  std::map<uint32_t, ExecClient> execs_;
+  uint32_t next_exec_ = 1;
+};
+
+Result<> Monitor::prepare() {
+  VEIL_CHECK(mkdir_all(cfg_.vm_dir, 0700));
+  int64_t t0 = monotonic_ms();
+  std::string disk = VEIL_TRY(build_image(cfg_.rootfs, cfg_.vm_dir));
+  int64_t t_image = monotonic_ms();
+  std::optional<vm::Template> tmpl;
+  if (cfg_.use_template)
+    tmpl = VEIL_TRY(vm::ensure_template(cfg_.assets, cfg_.shape, cfg_.timeout_ms));
+  int64_t t_tmpl = monotonic_ms();
+  guest_ = VEIL_TRY(vm::start_guest(cfg_.assets, cfg_.shape, tmpl ? &*tmpl : nullptr, disk,
+                                    cfg_.vm_dir + "/qemu.log", cfg_.timeout_ms));
+  // Hello: this sandbox's token, the host's clock and fresh entropy for the guest's RNG.
+  struct timespec now;
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  std::string token = random_hex(16);
+  json hello{{"version", vm::kProtocolVersion},
+             {"token", token},
+             {"realtime_ns", int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec},
+             {"seed", random_hex(32)}};
+  send(FrameType::hello, 0, hello.dump());
+  auto ack = VEIL_TRY(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::hello_ack, 0,
+                                     cfg_.timeout_ms, "agent hello"));
+  auto aj = json::parse(ack.payload, nullptr, false);
+  if (!aj.is_object() || aj.value("token", "") != token)
+    return fail("agent hello: the guest answered with another sandbox's token");
+  int64_t t_hello = monotonic_ms();
+  send(FrameType::create, 0, cfg_.create_request.dump());
+  VEIL_CHECK(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::created, 0,
+                            cfg_.timeout_ms, "create in the guest"));
+  log::debug(strprintf(
+      "microvm %s: %s, kernel %s; image %lld ms, template %lld ms, guest %lld ms, "
+      "create %lld ms",
+      cfg_.id.c_str(), guest_.how.c_str(), aj.value("kernel", "?").c_str(),
+      static_cast<long long>(t_image - t0), static_cast<long long>(t_tmpl - t_image),
+      static_cast<long long>(t_hello - t_tmpl), static_cast<long long>(monotonic_ms() - t_hello)));
+  // `veil exec` connects here.
+  exec_listener_ = VEIL_TRY(listen_exec(exec_socket(cfg_.vm_dir)));
+  return {};
+}
+
+void Monitor::on_signal(int sig) {
+  send(FrameType::signal, 0, json{{"signal", sig}}.dump());
+}
+
+void Monitor::on_frame(vm::Frame f) {
+  if (f.proc != 0) {
+    auto it = execs_.find(f.proc);
+    if (it == execs_.end()) return;
+    if (!it->second.on_frame(f)) execs_.erase(it);
+    return;
+  }
+  switch (f.type) {
+    case FrameType::stdout_data:
+    case FrameType::stderr_data:
+      (void)vm::write_all(f.type == FrameType::stdout_data ? 1 : 2, f.payload, 60'000);
+      return;
+    case FrameType::exit: {
+      auto j = json::parse(f.payload, nullptr, false);
+      int status = 0;
+      if (j.is_object() && j.contains("signal"))
+        status = j["signal"].get<int>() & 0x7f;  // a wait status: killed by that signal
+      else if (j.is_object())
+        status = (j.value("status", 255) & 0xff) << 8;
+      finish(status);
+    }
+    case FrameType::error: {
+      auto j = json::parse(f.payload, nullptr, false);
+      log::warn("microvm " + cfg_.id +
+                ": agent: " + (j.is_object() ? j.value("message", f.payload) : f.payload));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Monitor::accept_exec() {
+  auto c = accept_exec_client(exec_listener_.get(), next_exec_);
+  if (!c) {
+    log::warn("microvm " + cfg_.id + ": exec: " + c.error().str());
+    return;
+  }
+  uint32_t proc = next_exec_++;
+  send(FrameType::exec, proc, json{{"process", c->process}}.dump());
+  execs_.emplace(proc, std::move(*c));
+}
+
+void Monitor::finish(int wait_status) {
+  vm::stop_guest(guest_);
+  (void)remove_all(cfg_.vm_dir);
+  if (WIFSIGNALED(wait_status) || (wait_status & 0x7f)) {
+    int sig = wait_status & 0x7f;
+    ::signal(sig, SIG_DFL);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_UNBLOCK, &all, nullptr);
+    ::kill(::getpid(), sig);
+  }
+  ::_exit((wait_status >> 8) & 0xff);
+}
+
+void Monitor::die(const std::string& why) {
+  std::string tail = vm::qemu_log_tail(cfg_.vm_dir + "/qemu.log");
+  log::error("microvm " + cfg_.id + ": " + why + (tail.empty() ? "" : " (QEMU: " + tail + ")"));
+  vm::stop_guest(guest_);
+  (void)remove_all(cfg_.vm_dir);
+  ::_exit(255);
+}
+
+void Monitor::serve() {
+  sigset_t fwd;
+  sigfillset(&fwd);
+  sigdelset(&fwd, SIGKILL);
+  sigdelset(&fwd, SIGSTOP);
+  for (int s : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) sigdelset(&fwd, s);
+  Fd sfd(::signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK));
+  Fd fifo(cfg_.fifo_fd);
+  for (;;) {
+    std::vector<pollfd> fds{{guest_.agent.get(), POLLIN, 0},
+                            {sfd.get(), POLLIN, 0},
+                            {fifo.get(), fifo ? short(POLLIN) : short(0), 0},
+                            {stdin_.get(), stdin_ ? short(POLLIN) : short(0), 0},
+                            {exec_listener_.get(), POLLIN, 0}};
+    std::vector<uint32_t> exec_ids;
+    for (auto& [id, c] : execs_)
+      if (c.stdin_fd() >= 0) {
+        fds.push_back({c.stdin_fd(), POLLIN, 0});
+        exec_ids.push_back(id);
+      }
+    for (auto& [id, c] : execs_) {
+      fds.push_back({c.sock_fd(), POLLIN, 0});
+      exec_ids.push_back(id | 0x80000000u);
+    }
+    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) die("poll");
+    if (fds[0].revents) {
+      char buf[65536];
+      ssize_t n = ::read(guest_.agent.get(), buf, sizeof buf);
+      if (n == 0) die("the VM stopped (control channel closed)");
+      if (n > 0) {
+        guest_.reader.feed(buf, static_cast<size_t>(n));
+        for (;;) {
+          auto f = guest_.reader.next();
+          if (!f) die(f.error().str());
+          if (!*f) break;
+          on_frame(std::move(**f));
+        }
+      }
+    }
+    if (fds[1].revents) {
+      signalfd_siginfo si;
+      while (::read(sfd.get(), &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGCHLD) {
+          int st;
+          if (::waitpid(guest_.qemu, &st, WNOHANG) == guest_.qemu) {
+            guest_.qemu = -1;
+            die("QEMU exited");
+          }
+          continue;
+        }
+        if (si.ssi_signo == SIGPIPE) continue;
+        on_signal(static_cast<int>(si.ssi_signo));
+      }
+    }
+    if (fifo && fds[2].revents) {  // `veil start`
+      char b;
+      if (::read(fifo.get(), &b, 1) == 1) {
+        fifo.reset();
+        started_ = true;
+        send(FrameType::start, 0);
+        stdin_.reset(::fcntl(0, F_DUPFD_CLOEXEC, 3));
+        if (stdin_) ::fcntl(stdin_.get(), F_SETFL, ::fcntl(stdin_.get(), F_GETFL) | O_NONBLOCK);
+      }
+    }
+    if (stdin_ && fds[3].revents) {
+      char buf[65536];
+      ssize_t n = ::read(stdin_.get(), buf, sizeof buf);
+      if (n > 0) {
+        send(FrameType::stdin_data, 0, std::string_view(buf, static_cast<size_t>(n)));
+      } else if (n == 0 || errno != EAGAIN) {
+        stdin_.reset();
+        send(FrameType::stdin_close, 0);
+      }
+    }
+    if (fds[4].revents & POLLIN) accept_exec();
+    for (size_t i = 0; i < exec_ids.size(); ++i) {
+      if (!fds[5 + i].revents) continue;
+      uint32_t id = exec_ids[i] & 0x7fffffffu;
+      auto it = execs_.find(id);
+      if (it == execs_.end()) continue;
+      bool keep =
+          (exec_ids[i] & 0x80000000u)
+              ? it->second.on_client(id, [&](FrameType t, std::string_view p) { send(t, id, p); })
+              : it->second.on_stdin(id, [&](FrameType t, std::string_view p) { send(t, id, p); });
+      if (!keep) execs_.erase(it);
+    }
+  }
+}
+
+}  // namespace
+
+void run_monitor(const MonitorConfig& cfg) {
+  if (cfg.lock_fd >= 0) ::close(cfg.lock_fd);
+  ::setsid();  // terminal signals reach the workload through `run`'s forwarding, once
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, nullptr);
+  Monitor m(cfg);
+  auto r = m.prepare();
+  std::string msg = r ? "ok\n" : "error " + r.error().str();
+  (void)!::write(cfg.status_fd, msg.data(), msg.size());
+  ::close(cfg.status_fd);
+  if (!r) {
+    (void)remove_all(cfg.vm_dir);
+    ::_exit(1);
+  }
+  m.serve();
+}
+
+}  // namespace veil::runtime::microvm

@@ -1,0 +1,59 @@
+// Getting a guest to "agent ready": a cold boot, or a clone of a template — one guest booted once
+// per host and shape, saved with its RAM in /dev/shm (QEMU migration with x-ignore-shared), that
+// each sandbox maps copy-on-write. docs/microvm.md explains the choices and their cost.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "base/error.hpp"
+#include "base/fd.hpp"
+#include "vm/frame.hpp"
+#include "vm/machine.hpp"
+#include "vm/qmp.hpp"
+
+namespace veil::vm {
+
+// The size of the rootfs disk every template (and so every clone) has; an image must fit.
+inline constexpr int kDiskMiB = 1024;
+
+struct Shape {
+  std::string accel = "tcg";
+  int mem_mib = 128;
+  int vcpus = 1;
+};
+
+struct Template {
+  std::string dir, mem, state;
+};
+
+// The template for this shape and these assets: reused when present, else booted and saved
+// (under a lock: concurrent sandboxes wait for one build). Templates made for other assets of the
+// same shape are removed. Bounded by timeout_ms.
+Result<Template> ensure_template(const Assets& a, const Shape& s, int timeout_ms);
+
+// A running guest whose agent is ready for hello.
+struct Guest {
+  pid_t qemu = -1;
+  Fd agent;  // the control channel (non-blocking)
+  std::unique_ptr<Qmp> qmp;
+  FrameReader reader;
+  std::string how;  // "clone" | "cold boot"
+};
+
+// Starts a guest with `disk` as its rootfs disk: a clone of t when given, else a cold boot.
+// QEMU's stderr goes to log_path. On error nothing is left running.
+Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,
+                          const std::string& disk, const std::string& log_path, int timeout_ms);
+
+// The accelerator to use: KVM only when it really boots this guest (a /dev/kvm can exist and
+// still fail on the first instruction it cannot virtualise, as on PVM hosts): probed with one
+// boot, remembered per host boot in /dev/shm/veil-vm. TCG otherwise, with the reason.
+Accel choose_accel(const Assets& a);
+
+// Stops QEMU: SIGKILL and reap (the guest holds nothing worth a clean shutdown).
+void stop_guest(Guest& g);
+
+}  // namespace veil::vm
