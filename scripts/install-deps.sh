@@ -12,7 +12,7 @@ packages=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   clang-16 libclang-rt-16-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  qemu-system-x86 cpio lz4 xz-utils zstd
+  qemu-system-x86 cpio lz4 xz-utils zstd erofs-utils
 )
 
 missing=()

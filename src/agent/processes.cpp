@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <initializer_list>
 
 #include "base/file.hpp"
 #include "base/strings.hpp"
@@ -24,11 +27,21 @@ Result<Pipes> make_pipes() {
   return p;
 }
 
-// In the child: the pipes become stdio.
-void take_stdio(const Pipes& p) {
+// In the child: the pipes become stdio, `keep` moves to 3, 4, … and every other fd is closed.
+// The children never exec, so O_CLOEXEC does not help: an inherited write end of another
+// process's stdin (or of its own) would keep that pipe from ever reaching EOF.
+void take_stdio(const Pipes& p, std::initializer_list<int*> keep = {}) {
   ::dup2(p.in[0], 0);
   ::dup2(p.out[1], 1);
   ::dup2(p.err[1], 2);
+  int next = 100;
+  for (int* fd : keep) *fd = ::fcntl(*fd, F_DUPFD_CLOEXEC, next++);
+  int target = 3;
+  for (int* fd : keep) {
+    ::dup3(*fd, target, O_CLOEXEC);
+    *fd = target++;
+  }
+  ::syscall(SYS_close_range, target, ~0U, 0);
 }
 
 void keep_parent_ends(Proc& pr, const Pipes& p) {
@@ -96,8 +109,9 @@ Result<Proc> spawn_container(const std::string& id) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    take_stdio(p);
-    keeper(id, st[1], go[0]);
+    int status_fd = st[1], start_fd = go[0];
+    take_stdio(p, {&status_fd, &start_fd});
+    keeper(id, status_fd, start_fd);
   }
   ::close(st[1]);
   ::close(go[0]);

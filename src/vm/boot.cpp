@@ -16,7 +16,11 @@
 namespace veil::vm {
 namespace {
 
-constexpr const char* kTemplateRoot = "/dev/shm/veil-vm";
+// Templates live in RAM-backed /dev/shm (VEIL_VM_TEMPLATES overrides: tests, other tmpfs).
+std::string template_root() {
+  const char* e = ::getenv("VEIL_VM_TEMPLATES");
+  return e && *e ? e : "/dev/shm/veil-vm";
+}
 
 // A short digest of the assets' identity (path, size, mtime): a rebuilt initramfs gets a new
 // template.
@@ -130,10 +134,10 @@ Result<Template> build_template(const Assets& a, const Shape& s, const std::stri
 }  // namespace
 
 Result<Template> ensure_template(const Assets& a, const Shape& s, int timeout_ms) {
-  VEIL_CHECK(mkdir_all(kTemplateRoot, 0700));
+  VEIL_CHECK(mkdir_all(template_root(), 0700));
   std::string prefix = strprintf("%s-%dm-%dc-", s.accel.c_str(), s.mem_mib, s.vcpus);
   std::string name = prefix + assets_tag(a);
-  std::string dir = std::string(kTemplateRoot) + "/" + name;
+  std::string dir = template_root() + "/" + name;
   Fd lock(::open((dir + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock) return fail_errno("template lock " + dir + ".lock");
   // Bounded: a builder that hangs holds the lock no longer than its own timeout.
@@ -147,11 +151,11 @@ Result<Template> ensure_template(const Assets& a, const Shape& s, int timeout_ms
   if (path_exists(t.state) && path_exists(t.mem)) return t;
   // Older templates of this shape (other assets) only waste /dev/shm: clones that use them keep
   // their mappings.
-  if (DIR* d = ::opendir(kTemplateRoot)) {
+  if (DIR* d = ::opendir(template_root().c_str())) {
     while (auto* e = ::readdir(d)) {
       std::string n = e->d_name;
       if (n.starts_with(prefix) && n != name && n != name + ".lock")
-        (void)remove_all(std::string(kTemplateRoot) + "/" + n);
+        (void)remove_all(template_root() + "/" + n);
     }
     ::closedir(d);
   }
@@ -212,16 +216,16 @@ Accel choose_accel(const Assets& a) {
   Accel acc = probe_accel();
   if (acc.name != "kvm") return acc;
   auto boot_id = read_file("/proc/sys/kernel/random/boot_id");
-  std::string cache = std::string(kTemplateRoot) + "/kvm-probe." +
-                      (boot_id ? boot_id->substr(0, 36) : std::string("unknown"));
+  std::string cache =
+      template_root() + "/kvm-probe." + (boot_id ? boot_id->substr(0, 36) : std::string("unknown"));
   if (auto c = read_file(cache)) {
     if (*c == "ok") return acc;
     return {"tcg", *c};
   }
-  (void)mkdir_all(kTemplateRoot, 0700);
+  (void)mkdir_all(template_root(), 0700);
   std::string result = "ok";
   {
-    std::string dir = std::string(kTemplateRoot) + "/kvm-probe.tmp." + std::to_string(::getpid());
+    std::string dir = template_root() + "/kvm-probe.tmp." + std::to_string(::getpid());
     (void)mkdir_all(dir, 0700);
     MachineSpec m;
     m.accel = "kvm";

@@ -1,0 +1,299 @@
+// The microvm handler (docs/microvm.md), end to end through the veil binary: each test runs
+// containers in QEMU microVMs (TCG here) cloned from a template, and checks what the workload
+// and the host really see. Label vm-microvm; the template is built by the first test that needs
+// it (about 2 s) and reused by the rest.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "../integration/harness.hpp"
+#include "base/file.hpp"
+#include "base/strings.hpp"
+
+namespace veil::test {
+namespace {
+
+using nlohmann::json;
+
+// A bundle whose container runs in a microVM.
+struct VmBundle : Bundle {
+  explicit VmBundle(std::vector<std::string> args) : Bundle(std::move(args)) {
+    config["annotations"]["org.veil.handler"] = "microvm";
+    write();
+  }
+};
+
+// QEMU processes whose command line mentions `needle` (a state or template directory).
+int qemu_processes_with(const std::string& needle) {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc")) {
+    while (auto* e = ::readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      auto cmd = read_file(std::string("/proc/") + e->d_name + "/cmdline");
+      if (!cmd || cmd->find("qemu-system") == std::string::npos) continue;
+      auto st = read_file(std::string("/proc/") + e->d_name + "/stat");
+      if (st && st->find(") Z") != std::string::npos) continue;
+      if (cmd->find(needle) != std::string::npos) ++n;
+    }
+    ::closedir(d);
+  }
+  return n;
+}
+
+// Nothing of a microVM container left: state dir, cgroups, and no QEMU with its files (waits a
+// little: QEMU dies by PDEATHSIG when its monitor does, asynchronously).
+::testing::AssertionResult vm_gone(const Veil& v, const std::string& id, const Bundle& b) {
+  for (int i = 0; i < 200 && qemu_processes_with(v.root() + "/" + id + "/") > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (qemu_processes_with(v.root() + "/" + id + "/") > 0)
+    return ::testing::AssertionFailure() << "a QEMU of " << id << " is still running";
+  return nothing_left(v, id, b);
+}
+
+TEST(Microvm, RunsOnTheGuestKernelAndReturnsTheWorkloadsExitCode) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"sh", "-c", "echo kernel=$(uname -r); cat /proc/cmdline; echo err >&2; exit 3"});
+  std::string id = unique_id("vm");
+  auto r = v({"run", "--bundle", b.dir(), id});
+  EXPECT_EQ(r.code, 3) << r.err;
+  struct utsname u;
+  ::uname(&u);
+  EXPECT_NE(r.out.find("kernel=6.1.0-"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(std::string("kernel=") + u.release + "\n"), std::string::npos)
+      << "the workload reports the host's kernel " << u.release;
+  // The guest kernel's command line (veil's), not the host's.
+  EXPECT_NE(r.out.find("cryptomgr.notests"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("err"), std::string::npos) << r.err;
+  EXPECT_TRUE(vm_gone(v, id, b));
+}
+
+TEST(Microvm, WorkloadSeesNeitherHostProcessesNorHostFiles) {
+  REQUIRE_ROOT();
+  std::string marker = "/tmp/veil-host-only-" + std::to_string(::getpid());
+  ASSERT_TRUE(write_file_atomic(marker, "host secret"));
+  Veil v;
+  // The bundle's rootfs is the only file system from the host: a host path bind-mounted as a
+  // "host root" directory is refused, and the host's /tmp is not the guest's.
+  VmBundle b({"sh", "-c",
+              "ls /proc | grep -c '^[0-9]'; cat " + marker +
+                  " 2>&1; cat /proc/sys/kernel/random/boot_id"});
+  std::string id = unique_id("vm");
+  auto r = v({"run", "--bundle", b.dir(), id});
+  ::unlink(marker.c_str());
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto lines = split(r.out, '\n');
+  ASSERT_GE(lines.size(), 3u) << r.out;
+  EXPECT_LE(std::atoi(lines[0].c_str()), 4) << "processes visible in the guest:\n" << r.out;
+  EXPECT_EQ(r.out.find("host secret"), std::string::npos);
+  auto host_boot = read_file("/proc/sys/kernel/random/boot_id");
+  ASSERT_TRUE(host_boot);
+  EXPECT_EQ(r.out.find(host_boot->substr(0, 36)), std::string::npos) << "same boot id as the host";
+  EXPECT_TRUE(vm_gone(v, id, b));
+}
+
+TEST(Microvm, ExecRelaysStdinStdoutStderrAndExitCodes) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"sleep", "60"});
+  std::string id = unique_id("vm");
+  ASSERT_EQ(v({"run", "-d", "--bundle", b.dir(), id}).code, 0);
+  auto e = v({"exec", id, "sh", "-c", "echo out; echo err >&2; exit 5"});
+  EXPECT_EQ(e.code, 5);
+  EXPECT_EQ(e.out, "out\n");
+  EXPECT_EQ(e.err, "err\n");
+  auto c = v({"exec", id, "sh", "-c", "cat; echo done"}, "from stdin\n");
+  EXPECT_EQ(c.code, 0) << c.err;
+  EXPECT_EQ(c.out, "from stdin\ndone\n");
+  // The exec'd process shares the container's pid namespace: it sees the workload.
+  auto ps = v({"exec", id, "ps"});
+  EXPECT_NE(ps.out.find("sleep 60"), std::string::npos) << ps.out;
+  auto bad = v({"exec", "--tty", id, "true"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("--tty"), std::string::npos) << bad.err;
+  EXPECT_EQ(v({"delete", "--force", id}).code, 0);
+  EXPECT_TRUE(vm_gone(v, id, b));
+}
+
+TEST(Microvm, SignalsReachTheWorkloadAndItsExitStatusComesBack) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"sh", "-c", "trap 'echo got TERM; exit 7' TERM; echo up; while :; do sleep 1; done"});
+  std::string id = unique_id("vm");
+  ASSERT_EQ(v({"create", "--bundle", b.dir(), id}).code, 0);
+  EXPECT_EQ(v.state(id).value("status", ""), "created");
+  int monitor = v.state(id).value("pid", 0);
+  ASSERT_GT(monitor, 0);
+  ASSERT_EQ(v({"start", id}).code, 0);
+  EXPECT_TRUE(wait_status(v, id, "running"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(v({"kill", id, "TERM"}).code, 0);
+  EXPECT_TRUE(wait_status(v, id, "stopped", 10'000));
+  EXPECT_EQ(v({"delete", id}).code, 0);
+  EXPECT_TRUE(vm_gone(v, id, b));
+
+  // SIGKILL cannot be relayed: it ends the monitor, whose QEMU dies with it, and `run` (like a
+  // shim waiting for the container's pid) reports 137, as for a container killed on this kernel.
+  // (Other signals the workload does not handle are ignored by it as a pid-namespace init, here
+  // as with runc.)
+  VmBundle k({"sleep", "60"});
+  std::string id2 = unique_id("vm");
+  auto running = std::async(std::launch::async, [&] {
+    return v({"run", "--bundle", k.dir(), id2});
+  });
+  ASSERT_TRUE(wait_status(v, id2, "running", 20'000));
+  ASSERT_EQ(v({"kill", id2, "KILL"}).code, 0);
+  EXPECT_EQ(running.get().code, 128 + SIGKILL);
+  EXPECT_TRUE(vm_gone(v, id2, k));
+}
+
+TEST(Microvm, PauseFreezesTheWholeVmAndResumeContinuesIt) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"sleep", "60"});
+  std::string id = unique_id("vm");
+  ASSERT_EQ(v({"run", "-d", "--bundle", b.dir(), id}).code, 0);
+  ASSERT_EQ(v({"pause", id}).code, 0);
+  EXPECT_EQ(v.state(id).value("status", ""), "paused");
+  // Frozen: QEMU is in the container's cgroup with the monitor (ps lists both).
+  auto ps = v({"ps", "--format", "json", id});
+  EXPECT_GE(json::parse(ps.out, nullptr, false).size(), 2u) << ps.out;
+  ASSERT_EQ(v({"resume", id}).code, 0);
+  auto e = v({"exec", id, "echo", "alive"});
+  EXPECT_EQ(e.out, "alive\n") << e.err;
+  EXPECT_EQ(v({"delete", "--force", id}).code, 0);
+  EXPECT_TRUE(vm_gone(v, id, b));
+}
+
+TEST(Microvm, MemoryAndPidsLimitsHoldInsideTheGuest) {
+  REQUIRE_ROOT();
+  Veil v;
+  // 32 MiB for the workload (the guest has 128): a 64 MiB buffer is OOM-killed by the guest
+  // kernel (exit 137), and the VM (and the host) go on.
+  VmBundle b({"sh", "-c",
+              "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /proc/self/cgroup; "
+              "dd if=/dev/zero of=/dev/null bs=64M count=1; echo dd=$?"});
+  b.config["linux"]["resources"]["memory"] = {{"limit", 32 << 20}};
+  b.write();
+  std::string id = unique_id("vm");
+  auto r = v({"run", "--bundle", b.dir(), id});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(std::to_string(32 << 20)), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dd=137"), std::string::npos) << r.out << r.err;
+  EXPECT_TRUE(vm_gone(v, id, b));
+
+  VmBundle p({"sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1; wait; echo end"});
+  p.config["linux"]["resources"]["pids"] = {{"limit", 4}};
+  p.write();
+  std::string id2 = unique_id("vm");
+  auto r2 = v({"run", "--bundle", p.dir(), id2});
+  EXPECT_NE((r2.out + r2.err).find("can't fork"), std::string::npos) << r2.out << r2.err;
+  EXPECT_TRUE(vm_gone(v, id2, p));
+}
+
+TEST(Microvm, TwoClonesNeverShareRandomValuesAndBothGetTheHostsClock) {
+  REQUIRE_ROOT();
+  Veil v;
+  // Started together (in parallel: one core each), both from the same template.
+  const char* script =
+      "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; cat "
+      "/proc/sys/kernel/random/uuid; "
+      "date +%s";
+  VmBundle a({"sh", "-c", script}), b({"sh", "-c", script});
+  std::string ia = unique_id("vma"), ib = unique_id("vmb");
+  auto fa = std::async(std::launch::async, [&] { return v({"run", "--bundle", a.dir(), ia}); });
+  auto fb = std::async(std::launch::async, [&] { return v({"run", "--bundle", b.dir(), ib}); });
+  auto ra = fa.get(), rb = fb.get();
+  ASSERT_EQ(ra.code, 0) << ra.err;
+  ASSERT_EQ(rb.code, 0) << rb.err;
+  auto la = split(ra.out, '\n'), lb = split(rb.out, '\n');
+  ASSERT_GE(la.size(), 3u);
+  ASSERT_GE(lb.size(), 3u);
+  EXPECT_EQ(la[0].size(), 32u);
+  EXPECT_NE(la[0], lb[0]) << "two clones read the same bytes from /dev/urandom";
+  EXPECT_NE(la[1], lb[1]) << "two clones generated the same uuid";
+  long now = static_cast<long>(::time(nullptr));
+  EXPECT_LE(std::labs(std::atol(la[2].c_str()) - now), 30) << "guest clock " << la[2];
+  EXPECT_LE(std::labs(std::atol(lb[2].c_str()) - now), 30) << "guest clock " << lb[2];
+  EXPECT_TRUE(vm_gone(v, ia, a));
+  EXPECT_TRUE(vm_gone(v, ib, b));
+}
+
+TEST(Microvm, DeleteForceAfterSigkillOfTheMonitorLeavesNothing) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"sleep", "60"});
+  std::string id = unique_id("vm");
+  ASSERT_EQ(v({"run", "-d", "--bundle", b.dir(), id}).code, 0);
+  int monitor = v.state(id).value("pid", 0);
+  ASSERT_GT(monitor, 0);
+  ASSERT_EQ(qemu_processes_with(v.root() + "/" + id + "/"), 1);
+  ASSERT_EQ(::kill(monitor, SIGKILL), 0);
+  EXPECT_TRUE(wait_status(v, id, "stopped"));
+  EXPECT_EQ(v({"delete", "--force", id}).code, 0);
+  EXPECT_TRUE(vm_gone(v, id, b));
+}
+
+TEST(Microvm, BadInputIsRefusedWithAClearErrorAndLeavesNothing) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"true"});
+  auto expect_refused = [&](const std::vector<std::string>& env, const std::string& want) {
+    std::string id = unique_id("vm");
+    std::vector<std::string> argv{"env"};
+    argv.insert(argv.end(), env.begin(), env.end());
+    argv.insert(argv.end(), {VEIL_BINARY, "--root", v.root(), "run", "--bundle", b.dir(), id});
+    auto r = run(argv);
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    EXPECT_TRUE(vm_gone(v, id, b));
+  };
+  // No guest kernel.
+  expect_refused({"VEIL_VM_ASSETS=/nonexistent"}, "VEIL_VM_ASSETS");
+  // A broken template: its saved state is garbage.
+  std::string tdir = "/tmp/veil-vm-broken-" + std::to_string(::getpid());
+  ASSERT_EQ(run({"env", "VEIL_VM_TEMPLATES=" + tdir, VEIL_BINARY, "--root", v.root(), "run",
+                 "--bundle", b.dir(), unique_id("vm")})
+                .code,
+            0);
+  ASSERT_EQ(sh("for s in " + tdir + "/*/state; do head -c 4096 /dev/urandom > $s; done").code, 0);
+  expect_refused({"VEIL_VM_TEMPLATES=" + tdir}, "restoring the template");
+  EXPECT_EQ(qemu_processes_with(tdir), 0);
+  (void)remove_all(tdir);
+  // An unknown handler, a directory bind mount, a terminal.
+  b.config["annotations"]["org.veil.handler"] = "hypervisor9";
+  b.write();
+  expect_refused({}, "unknown handler \"hypervisor9\"");
+  b.config["annotations"]["org.veil.handler"] = "microvm";
+  b.config["mounts"].push_back(
+      {{"destination", "/data"}, {"source", "/tmp"}, {"type", "bind"}, {"options", {"rbind"}}});
+  b.write();
+  expect_refused({}, "mounts[/data]");
+}
+
+TEST(Microvm, VeilVmRunsEveryContainerInAMicrovm) {
+  REQUIRE_ROOT();
+  Veil v;
+  Bundle b({"uname", "-r"});  // no annotation
+  std::string id = unique_id("vm");
+  std::string veil_vm = std::string(VEIL_BINARY) + "-vm";
+  auto r = run({veil_vm, "--root", v.root(), "run", "--bundle", b.dir(), id});
+  EXPECT_EQ(r.code, 0) << r.err;
+  struct utsname u;
+  ::uname(&u);
+  EXPECT_EQ(r.out.find(u.release), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("6.1.0-"), std::string::npos) << r.out;
+  // The annotation still wins: handler "container" runs on this kernel.
+  b.config["annotations"]["org.veil.handler"] = "container";
+  b.write();
+  auto c = run({veil_vm, "--root", v.root(), "run", "--bundle", b.dir(), unique_id("vm")});
+  EXPECT_EQ(c.out, std::string(u.release) + "\n") << c.err;
+}
+
+}  // namespace
+}  // namespace veil::test
