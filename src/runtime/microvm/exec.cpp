@@ -2,6 +2,11 @@
 // container's own process with the given args) and run by the guest's veil (exec_relay.hpp).
 #include "runtime/microvm/exec.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "base/file.hpp"
 #include "base/strings.hpp"
 #include "runtime/microvm/exec_relay.hpp"
@@ -72,12 +77,59 @@ Result<int> exec(const Globals& g, const State& st, const ExecOptions& o) {
   if (!o.additional_gids.empty()) return unsupported("--additional-gids");
   auto proc = VEIL_TRY(build_process(st, o));
   if (proc.value("terminal", false)) return unsupported("process.terminal");
-  int guest_pid = 0;
-  auto code = exec_in_vm(vm_dir(g, st.id), proc, o.detach, &guest_pid);
-  if (!code) return std::unexpected(code.error().wrap("exec in container \"" + st.id + "\""));
-  // --pid-file: the exec'd process lives in the guest; its guest pid is what there is.
-  if (!o.pid_file.empty()) VEIL_CHECK(write_file_atomic(o.pid_file, std::to_string(guest_pid)));
-  return code;
+  std::string where = "exec in container \"" + st.id + "\"";
+  if (!o.detach) {
+    // --pid-file: the exec'd process lives in the guest; its pid there is what there is.
+    auto started = [&](int guest_pid) {
+      if (!o.pid_file.empty()) (void)write_file_atomic(o.pid_file, std::to_string(guest_pid));
+    };
+    auto code = exec_in_vm(vm_dir(g, st.id), proc, started, nullptr);
+    if (!code) return std::unexpected(code.error().wrap(where));
+    return code;
+  }
+  // Detached (containerd's shim): the caller waits for and signals the pid it gets, which must
+  // be a host process. A relay on the host stands for the exec'd process: it forwards signals and
+  // exits as the process did. Its pid goes to --pid-file once the process runs.
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return fail_errno("pipe");
+  pid_t relay = ::fork();
+  if (relay < 0) return fail_errno("fork the exec relay");
+  if (relay == 0) {
+    ::close(ready[0]);
+    int sig = 0;
+    auto code = exec_in_vm(
+        vm_dir(g, st.id), proc,
+        [&](int) {
+          (void)!::write(ready[1], "1", 1);
+          ::close(ready[1]);
+        },
+        &sig);
+    if (!code) {
+      std::string msg = code.error().str();
+      (void)!::write(ready[1], msg.data(), msg.size());
+      ::_exit(255);
+    }
+    if (sig > 0) {
+      ::signal(sig, SIG_DFL);
+      sigset_t all;
+      sigfillset(&all);
+      sigprocmask(SIG_UNBLOCK, &all, nullptr);
+      ::kill(::getpid(), sig);
+    }
+    ::_exit(*code & 0xff);
+  }
+  ::close(ready[1]);
+  Fd r(ready[0]);
+  std::string got;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(r.get(), buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+  if (got != "1") {
+    ::waitpid(relay, nullptr, 0);
+    return fail(where + ": " + (got.empty() ? "the exec relay died" : got));
+  }
+  if (!o.pid_file.empty()) VEIL_CHECK(write_file_atomic(o.pid_file, std::to_string(relay)));
+  return 0;
 }
 
 }  // namespace veil::runtime::microvm

@@ -180,8 +180,8 @@ bool ExecClient::on_client(uint32_t proc, const SendFrame& send) {
   return true;
 }
 
-Result<int> exec_in_vm(const std::string& vm_dir, const json& process, bool detach,
-                       int* guest_pid) {
+Result<int> exec_in_vm(const std::string& vm_dir, const json& process,
+                       const std::function<void(int)>& on_started, int* signal) {
   std::string path = vm_dir + "/exec.sock";
   auto a = VEIL_TRY(address(path));
   Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -190,11 +190,6 @@ Result<int> exec_in_vm(const std::string& vm_dir, const json& process, bool deta
     return fail_errno("connect to the microVM's monitor at " + path);
   std::string req = json{{"process", process}}.dump() + "\n";
   int fds[3] = {0, 1, 2};
-  Fd null_in;
-  if (detach) {
-    null_in.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    fds[0] = null_in.get();
-  }
   struct iovec iov {
     req.data(), req.size()
   };
@@ -218,8 +213,7 @@ Result<int> exec_in_vm(const std::string& vm_dir, const json& process, bool deta
   auto fj = json::parse(first, nullptr, false);
   if (!fj.is_object()) return fail("exec: bad answer from the monitor");
   if (fj.contains("error")) return fail("exec in the microVM: " + fj["error"].get<std::string>());
-  if (guest_pid) *guest_pid = fj.value("pid", 0);
-  if (detach) return 0;
+  if (on_started) on_started(fj.value("pid", 0));
 
   sigset_t fwd;
   sigfillset(&fwd);
@@ -251,7 +245,10 @@ Result<int> exec_in_vm(const std::string& vm_dir, const json& process, bool deta
       sigprocmask(SIG_SETMASK, &old, nullptr);
       return fail("exec in the microVM: " + j["error"].get<std::string>());
     }
-    if (j.contains("signal")) code = 128 + j["signal"].get<int>();
+    if (j.contains("signal")) {
+      code = 128 + j["signal"].get<int>();
+      if (signal) *signal = j["signal"].get<int>();
+    }
     if (j.contains("status")) code = j["status"].get<int>();
     if (j.contains("signal") || j.contains("status")) break;
   }

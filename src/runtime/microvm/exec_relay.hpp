@@ -42,10 +42,10 @@ class ExecClient {
 
 Result<ExecClient> accept_exec_client(int listener, uint32_t proc);
 
-// The client: runs `process` in the microVM of the container whose VM directory is vm_dir.
-// Foreground: forwards signals and returns the exit status (128+N for signal N); detach: returns
-// once it started. *guest_pid gets the exec child's pid in the guest.
-Result<int> exec_in_vm(const std::string& vm_dir, const nlohmann::json& process, bool detach,
-                       int* guest_pid);
+// The client: runs `process` in the microVM of the container whose VM directory is vm_dir,
+// forwards signals and returns the exit status (128+N for signal N, also in *signal).
+// on_started runs once the process runs, with its pid in the guest.
+Result<int> exec_in_vm(const std::string& vm_dir, const nlohmann::json& process,
+                       const std::function<void(int)>& on_started, int* signal);
 
 }  // namespace veil::runtime::microvm

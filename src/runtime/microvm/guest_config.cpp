@@ -67,6 +67,15 @@ Result<GuestConfig> guest_config(const json& config) {
     for (auto& m : c["mounts"]) {
       if (!m.is_object() || !is_bind(m)) continue;
       std::string src = m.value("source", "");
+      // A host tmpfs for /dev/shm (Podman's, Docker's) becomes the guest's own: shared memory
+      // cannot cross the VM boundary anyway.
+      if (m.value("destination", "") == "/dev/shm") {
+        m = {{"destination", "/dev/shm"},
+             {"type", "tmpfs"},
+             {"source", "shm"},
+             {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}};
+        continue;
+      }
       std::string where = "mounts[" + m.value("destination", std::string("?")) + "]";
       struct stat st {};
       if (::stat(src.c_str(), &st) != 0)
