@@ -16,7 +16,8 @@ info=$("$(dirname "$0")/guest-kernel.sh" "$cache")
 vmlinux=$(sed -n 's/^kernel=//p' <<<"$info")
 deb=$(sed -n 's/^deb=//p' <<<"$info")
 
-modules=(virtio_ring virtio virtio_mmio virtio_console virtio_blk crc32c_generic libcrc32c erofs overlay)
+modules=(virtio_ring virtio virtio_mmio virtio_console virtio_blk crc32c_generic libcrc32c erofs overlay
+  failover net_failover virtio_net)
 tmp=$(mktemp -d "$out/assets.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './lib/modules/*/kernel/*' 2>/dev/null ||

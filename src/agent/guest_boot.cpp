@@ -1,16 +1,24 @@
 #include "agent/guest_boot.hpp"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/random.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "base/file.hpp"
@@ -141,6 +149,89 @@ Result<> refresh_identity(int64_t realtime_ns, const std::string& seed) {
   if (::ioctl(r.get(), RNDADDENTROPY, info) != 0) return fail_errno("RNDADDENTROPY");
   // Without this the per-CPU generators keep the template's state until the next scheduled reseed.
   if (::ioctl(r.get(), RNDRESEEDCRNG) != 0) return fail_errno("RNDRESEEDCRNG");
+  return {};
+}
+
+namespace {
+
+Result<> set_flags(int sock, const char* ifname, bool up) {
+  struct ifreq r {};
+  std::strncpy(r.ifr_name, ifname, IFNAMSIZ - 1);
+  if (::ioctl(sock, SIOCGIFFLAGS, &r) != 0) return fail_errno(std::string("flags of ") + ifname);
+  if (up)
+    r.ifr_flags |= IFF_UP;
+  else
+    r.ifr_flags &= ~IFF_UP;
+  if (::ioctl(sock, SIOCSIFFLAGS, &r) != 0) return fail_errno(std::string("bring up ") + ifname);
+  return {};
+}
+
+Result<> set_addr(int sock, unsigned long req, const char* ifname, const std::string& dotted,
+                  const char* what) {
+  struct ifreq r {};
+  std::strncpy(r.ifr_name, ifname, IFNAMSIZ - 1);
+  auto* sin = reinterpret_cast<sockaddr_in*>(&r.ifr_addr);
+  sin->sin_family = AF_INET;
+  if (::inet_pton(AF_INET, dotted.c_str(), &sin->sin_addr) != 1)
+    return fail(std::string("net: bad ") + what + " " + dotted);
+  if (::ioctl(sock, req, &r) != 0) return fail_errno(std::string("set ") + what + " of " + ifname);
+  return {};
+}
+
+}  // namespace
+
+Result<> configure_network(const nlohmann::json& net) {
+  Fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) return fail_errno("socket");
+  VEIL_CHECK(set_flags(sock.get(), "lo", true));
+  if (!net.is_object()) return {};
+  const char* eth = "eth0";
+  std::string mac = net.value("mac", std::string());
+  if (!mac.empty()) {
+    struct ifreq r {};
+    std::strncpy(r.ifr_name, eth, IFNAMSIZ - 1);
+    r.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    unsigned b[6];
+    if (std::sscanf(mac.c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) !=
+        6)
+      return fail("net: bad mac " + mac);
+    for (int i = 0; i < 6; ++i) r.ifr_hwaddr.sa_data[i] = static_cast<char>(b[i]);
+    VEIL_CHECK(set_flags(sock.get(), eth, false));
+    if (::ioctl(sock.get(), SIOCSIFHWADDR, &r) != 0) return fail_errno("set the MAC of eth0");
+  }
+  if (int mtu = net.value("mtu", 0); mtu > 0) {
+    struct ifreq r {};
+    std::strncpy(r.ifr_name, eth, IFNAMSIZ - 1);
+    r.ifr_mtu = mtu;
+    (void)::ioctl(sock.get(), SIOCSIFMTU, &r);
+  }
+  std::string addr = net.value("address", std::string());
+  if (!addr.empty()) {
+    VEIL_CHECK(set_addr(sock.get(), SIOCSIFADDR, eth, addr, "address"));
+    int prefix = net.value("prefix", 24);
+    uint32_t mask = prefix <= 0 ? 0 : htonl(~uint32_t{0} << (32 - prefix));
+    char buf[INET_ADDRSTRLEN];
+    struct in_addr m {
+      mask
+    };
+    ::inet_ntop(AF_INET, &m, buf, sizeof buf);
+    VEIL_CHECK(set_addr(sock.get(), SIOCSIFNETMASK, eth, buf, "netmask"));
+  }
+  VEIL_CHECK(set_flags(sock.get(), eth, true));
+  std::string gw = net.value("gateway", std::string());
+  if (!gw.empty()) {
+    struct rtentry rt {};
+    auto* dst = reinterpret_cast<sockaddr_in*>(&rt.rt_dst);
+    auto* gate = reinterpret_cast<sockaddr_in*>(&rt.rt_gateway);
+    auto* mask = reinterpret_cast<sockaddr_in*>(&rt.rt_genmask);
+    dst->sin_family = gate->sin_family = mask->sin_family = AF_INET;
+    if (::inet_pton(AF_INET, gw.c_str(), &gate->sin_addr) != 1)
+      return fail("net: bad gateway " + gw);
+    rt.rt_flags = RTF_UP | RTF_GATEWAY;
+    rt.rt_dev = const_cast<char*>(eth);
+    if (::ioctl(sock.get(), SIOCADDRT, &rt) != 0 && errno != EEXIST)
+      return fail_errno("add the default route via " + gw);
+  }
   return {};
 }
 

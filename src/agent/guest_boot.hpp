@@ -4,6 +4,7 @@
 // entropy.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/error.hpp"
@@ -26,6 +27,10 @@ Result<Fd> open_port();
 // Sets CLOCK_REALTIME and mixes seed into the kernel's RNG, then forces a reseed: a clone of a
 // template must not produce the template's (or another clone's) random numbers.
 Result<> refresh_identity(int64_t realtime_ns, const std::string& seed);
+// Brings up lo, and eth0 (the VM's NIC) when net names its configuration:
+// {"mac", "address", "prefix", "gateway", "mtu"} (the host's veth in the pod's namespace).
+Result<> configure_network(const nlohmann::json& net);
+
 // Mounts the rootfs image on /dev/vda (EROFS) read-only with a tmpfs overlay on top at `target`.
 Result<> mount_rootfs(const std::string& target);
 

@@ -85,6 +85,8 @@ void Agent::on_hello(const json& j) {
   std::string seed = unhex(j.value("seed", std::string()));
   if (auto r = agent::refresh_identity(j.value("realtime_ns", int64_t{0}), seed); !r)
     return send_error(0, r.error().str());
+  if (auto r = agent::configure_network(j.contains("net") ? j["net"] : json()); !r)
+    return send_error(0, r.error().str());
   hello_done_ = true;
   send_json(FrameType::hello_ack, 0,
             {{"version", vm::kProtocolVersion},
@@ -98,7 +100,9 @@ void Agent::on_create(const json& j) {
   if (!j.contains("id") || !j["id"].is_string() || !j.contains("config") ||
       !j["config"].is_object())
     return send_error(0, "create: needs \"id\" and \"config\"");
+  int64_t t0 = monotonic_ms();
   if (auto r = agent::mount_rootfs(agent::kGuestRootfs); !r) return send_error(0, r.error().str());
+  int64_t mount_ms = monotonic_ms() - t0;
   // Files bind-mounted on the host travel with the request (runtime/microvm/guest_config).
   if (j.contains("files") && j["files"].is_array())
     for (const auto& f : j["files"]) {
@@ -118,6 +122,8 @@ void Agent::on_create(const json& j) {
   auto p = agent::spawn_container(j["id"].get<std::string>());
   if (!p) return send_error(0, p.error().str());
   id_ = j["id"].get<std::string>();
+  p->mount_ms = mount_ms;
+  p->spawned_at_ms = monotonic_ms();
   procs_[0] = std::move(*p);
 }
 
@@ -303,7 +309,10 @@ void Agent::serve() {
         std::string s(buf, static_cast<size_t>(n));
         if (s.starts_with("pid ")) {
           p.guest_pid = std::atoi(s.c_str() + 4);
-          send_json(FrameType::created, 0, {{"pid", p.guest_pid}});
+          send_json(FrameType::created, 0,
+                    {{"pid", p.guest_pid},
+                     {"mount_ms", p.mount_ms},
+                     {"runtime_create_ms", monotonic_ms() - p.spawned_at_ms}});
           src.reset();
         } else {
           send_error(0, s.starts_with("error: ") ? s.substr(7) : s);

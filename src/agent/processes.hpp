@@ -31,6 +31,8 @@ struct Proc {
   bool exited = false;
   int wait_status = 0;
   int64_t exited_at_ms = 0;
+  int64_t spawned_at_ms = 0;  // when the keeper was forked (for the created frame's timings)
+  int64_t mount_ms = 0;       // how long the rootfs mounts took
 };
 
 // Forks the keeper for container `id` whose config.json is in kGuestBundle.

@@ -16,6 +16,9 @@
 namespace veil::vm {
 namespace {
 
+// Bumped whenever the machine's device set changes (machine.cpp).
+constexpr const char* kLayout = "l2";
+
 // Templates live in RAM-backed /dev/shm (VEIL_VM_TEMPLATES overrides: tests, other tmpfs).
 std::string template_root() {
   const char* e = ::getenv("VEIL_VM_TEMPLATES");
@@ -135,7 +138,8 @@ Result<Template> build_template(const Assets& a, const Shape& s, const std::stri
 
 Result<Template> ensure_template(const Assets& a, const Shape& s, int timeout_ms) {
   VEIL_CHECK(mkdir_all(template_root(), 0700));
-  std::string prefix = strprintf("%s-%dm-%dc-", s.accel.c_str(), s.mem_mib, s.vcpus);
+  // The device layout is part of the key: clones need the template's exact devices.
+  std::string prefix = strprintf("%s-%dm-%dc-%s-", s.accel.c_str(), s.mem_mib, s.vcpus, kLayout);
   std::string name = prefix + assets_tag(a);
   std::string dir = template_root() + "/" + name;
   Fd lock(::open((dir + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
@@ -166,8 +170,10 @@ Result<Template> ensure_template(const Assets& a, const Shape& s, int timeout_ms
 }
 
 Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,
-                          const std::string& disk, const std::string& log_path, int timeout_ms) {
+                          const std::string& disk, const std::string& log_path, int timeout_ms,
+                          int tap_fd) {
   MachineSpec m;
+  m.tap_fd = tap_fd;
   m.accel = s.accel;
   m.assets = a;
   m.mem_mib = s.mem_mib;

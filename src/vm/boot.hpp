@@ -45,8 +45,10 @@ struct Guest {
 
 // Starts a guest with `disk` as its rootfs disk: a clone of t when given, else a cold boot.
 // QEMU's stderr goes to log_path. On error nothing is left running.
+// tap_fd: the NIC's backend (net.hpp), or -1.
 Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,
-                          const std::string& disk, const std::string& log_path, int timeout_ms);
+                          const std::string& disk, const std::string& log_path, int timeout_ms,
+                          int tap_fd = -1);
 
 // The accelerator to use: KVM only when it really boots this guest (a /dev/kvm can exist and
 // still fail on the first instruction it cannot virtualise, as on PVM hosts): probed with one

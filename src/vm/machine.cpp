@@ -97,6 +97,14 @@ std::vector<std::string> qemu_argv(const MachineSpec& m) {
             "if=none,id=d0,format=raw,readonly=on,file=" + m.disk, "-device",
             "virtio-blk-device,drive=d0", "-chardev", "socket,id=qmp,fd=4", "-mon",
             "chardev=qmp,mode=control"});
+  // Every machine has the NIC (a clone's devices must be the template's); without a tap it has no
+  // peer and the guest leaves it down.
+  if (m.tap_fd >= 0) {
+    a.insert(a.end(), {"-netdev", "tap,id=n0,fd=5,vhost=off", "-device",
+                       "virtio-net-device,netdev=n0" + (m.mac.empty() ? "" : ",mac=" + m.mac)});
+  } else {
+    a.insert(a.end(), {"-device", "virtio-net-device"});
+  }
   if (m.clone) a.insert(a.end(), {"-incoming", "defer"});
   if (m.sandbox)
     a.insert(a.end(), {"-sandbox",
@@ -125,13 +133,15 @@ Result<pid_t> spawn_qemu(const MachineSpec& m, int agent_sock, int qmp_sock) {
     // fds 3 and 4 must not be clobbered while moving: go through high numbers first.
     int a = ::fcntl(agent_sock, F_DUPFD, 100), q = ::fcntl(qmp_sock, F_DUPFD, 100);
     int l = ::fcntl(log.get(), F_DUPFD, 100);
+    int t = m.tap_fd >= 0 ? ::fcntl(m.tap_fd, F_DUPFD, 100) : -1;
     int null = ::open("/dev/null", O_RDWR);
     ::dup2(null, 0);
     ::dup2(l, 1);
     ::dup2(l, 2);
     ::dup2(a, 3);
     ::dup2(q, 4);
-    ::syscall(SYS_close_range, 5, ~0U, 0);
+    if (t >= 0) ::dup2(t, 5);
+    ::syscall(SYS_close_range, t >= 0 ? 6 : 5, ~0U, 0);
     ::execvp(cargv[0], cargv.data());
     const char msg[] = "veil: cannot execute qemu-system-x86_64\n";
     (void)!::write(2, msg, sizeof msg - 1);

@@ -38,6 +38,8 @@ struct MachineSpec {
   std::string disk;         // raw image for the rootfs disk (virtio-blk, read-only)
   std::string log_path;     // QEMU's stderr
   bool sandbox = true;      // QEMU's seccomp sandbox
+  int tap_fd = -1;          // the NIC's backend (fd 5 in QEMU); -1: the NIC has no peer
+  std::string mac;          // the NIC's MAC at boot (a clone's comes from the template)
 };
 
 // The kernel command line: quiet, no serial console, the TSC rate, and the initcalls that cost
@@ -46,8 +48,8 @@ std::string kernel_cmdline();
 // The QEMU argv; the agent's chardev is fd 3 and QMP is fd 4 in the child.
 std::vector<std::string> qemu_argv(const MachineSpec& m);
 
-// Starts QEMU with agent_sock as fd 3 and qmp_sock as fd 4. It gets SIGKILL when the calling
-// thread's process dies (PR_SET_PDEATHSIG): nothing outlives the monitor.
+// Starts QEMU with agent_sock as fd 3, qmp_sock as fd 4 (and m.tap_fd as fd 5). It gets SIGKILL
+// when the calling thread's process dies (PR_SET_PDEATHSIG): nothing outlives the monitor.
 Result<pid_t> spawn_qemu(const MachineSpec& m, int agent_sock, int qmp_sock);
 
 // The tail of QEMU's log, for error messages.

@@ -2,8 +2,12 @@
 // containers in QEMU microVMs (TCG here) cloned from a template, and checks what the workload
 // and the host really see. Label vm-microvm; the template is built by the first test that needs
 // it (about 2 s) and reused by the rest.
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -293,6 +297,73 @@ TEST(Microvm, VeilVmRunsEveryContainerInAMicrovm) {
   b.write();
   auto c = run({veil_vm, "--root", v.root(), "run", "--bundle", b.dir(), unique_id("vm")});
   EXPECT_EQ(c.out, std::string(u.release) + "\n") << c.err;
+}
+
+// CNI's shape: a network namespace with a veth (address, default route) made before the
+// container. The VM's NIC is joined to that veth; the guest takes its MAC and address.
+TEST(Microvm, TheGuestTakesThePodNetworkAndReachesTheHost) {
+  REQUIRE_ROOT();
+  int n = ::getpid() % 200 + 20;
+  std::string ns = "veil-mvt" + std::to_string(::getpid()),
+              host_if = "vmh" + std::to_string(::getpid());
+  std::string net = "10.209." + std::to_string(n) + ".";
+  auto setup = sh("ip netns add " + ns + " && ip link add " + host_if +
+                  " type veth peer name eth0 netns " + ns + " && ip addr add " + net + "1/24 dev " +
+                  host_if + " && ip link set " + host_if + " up && ip -n " + ns + " addr add " +
+                  net + "2/24 dev eth0 && ip -n " + ns + " link set eth0 up && ip -n " + ns +
+                  " link set lo up && ip -n " + ns + " route add default via " + net + "1");
+  struct Cleanup {
+    std::string ns, host_if;
+    ~Cleanup() { sh("ip netns del " + ns + "; ip link del " + host_if + " 2>/dev/null"); }
+  } cleanup{ns, host_if};
+  ASSERT_EQ(setup.code, 0) << setup.err;
+  auto mac = sh("ip netns exec " + ns + " cat /sys/class/net/eth0/address");
+  ASSERT_EQ(mac.code, 0) << mac.err;
+  std::string want_mac = mac.out.substr(0, 17);
+
+  // A listener on the host end.
+  int lsock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, (net + "1").c_str(), &a.sin_addr);
+  ASSERT_EQ(::bind(lsock, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(lsock, 1), 0);
+  socklen_t al = sizeof a;
+  ::getsockname(lsock, reinterpret_cast<sockaddr*>(&a), &al);
+  int port = ntohs(a.sin_port);
+  auto got = std::async(std::launch::async, [lsock] {
+    struct pollfd p {
+      lsock, POLLIN, 0
+    };
+    if (::poll(&p, 1, 60'000) != 1) return std::string("no connection");
+    int c = ::accept(lsock, nullptr, nullptr);
+    std::string s;
+    char buf[256];
+    ssize_t k;
+    while ((k = ::read(c, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(k));
+    ::close(c);
+    return s;
+  });
+
+  Veil v;
+  VmBundle b({"sh", "-c",
+              "ip addr show eth0; echo hello-from-guest | nc " + net + "1 " + std::to_string(port) +
+                  "; echo nc=$?"});
+  for (auto& e : b.config["linux"]["namespaces"])
+    if (e["type"] == "network") e["path"] = "/run/netns/" + ns;
+  b.write();
+  std::string id = unique_id("vm");
+  auto r = v({"run", "--bundle", b.dir(), id});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("inet " + net + "2/24"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(want_mac), std::string::npos) << "want " << want_mac << " in\n" << r.out;
+  EXPECT_NE(r.out.find("nc=0"), std::string::npos) << r.out;
+  EXPECT_EQ(got.get(), "hello-from-guest\n");
+  ::close(lsock);
+  EXPECT_TRUE(vm_gone(v, id, b));
+  // The namespace is as CNI left it: no tap, no redirection on its veth.
+  EXPECT_NE(sh("ip -n " + ns + " link show veiltap0").code, 0);
+  EXPECT_EQ(sh("tc -n " + ns + " qdisc show dev eth0").out.find("ingress"), std::string::npos);
 }
 
 }  // namespace

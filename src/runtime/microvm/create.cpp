@@ -149,6 +149,7 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   mc.rootfs = in.rootfs;
   mc.create_request = {{"id", id}, {"config", gc->config}, {"files", gc->files}};
   mc.shape = shape;
+  mc.netns = network_namespace_path(config);
   mc.assets = *assets;
   const char* tmpl = ::getenv("VEIL_VM_TEMPLATE");
   mc.use_template = !(tmpl && std::string(tmpl) == "off");

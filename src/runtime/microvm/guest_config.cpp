@@ -38,6 +38,17 @@ std::string hex(const std::string& s) {
 
 }  // namespace
 
+std::string network_namespace_path(const json& config) {
+  if (!config.contains("linux") || !config["linux"].contains("namespaces") ||
+      !config["linux"]["namespaces"].is_array())
+    return "";
+  for (const auto& ns : config["linux"]["namespaces"])
+    if (ns.is_object() && ns.value("type", "") == "network" && ns.contains("path") &&
+        ns["path"].is_string())
+      return ns["path"].get<std::string>();
+  return "";
+}
+
 Result<GuestConfig> guest_config(const json& config) {
   GuestConfig gc;
   json c = config;
@@ -52,14 +63,22 @@ Result<GuestConfig> guest_config(const json& config) {
   if (c.contains("annotations") && c["annotations"].is_object())
     c["annotations"].erase(kHandlerAnnotation);
   if (c.contains("linux") && c["linux"].contains("namespaces") &&
-      c["linux"]["namespaces"].is_array())
-    for (auto& ns : c["linux"]["namespaces"])
+      c["linux"]["namespaces"].is_array()) {
+    json kept = json::array();
+    for (auto& ns : c["linux"]["namespaces"]) {
       if (ns.is_object() && ns.contains("path")) {
+        // The pod's network namespace (CNI) reaches the guest as the VM's NIC: the container uses
+        // the guest's own network stack, which took that namespace's address.
+        if (ns.value("type", "") == "network") continue;
         gc.warnings.push_back("linux.namespaces: " + ns.value("type", std::string("?")) +
                               " namespace path " + ns["path"].dump() +
                               " is a host namespace: the guest makes a new one");
         ns.erase("path");
       }
+      kept.push_back(ns);
+    }
+    c["linux"]["namespaces"] = kept;
+  }
   c.erase("hooks");  // host paths; poststart/poststop still run on the host (runtime state)
   size_t carried = 0;
   if (c.contains("mounts") && c["mounts"].is_array()) {

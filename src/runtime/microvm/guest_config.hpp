@@ -31,6 +31,9 @@ struct GuestConfig {
 // the guard or secrets annotations for now).
 Result<GuestConfig> guest_config(const nlohmann::json& config);
 
+// linux.namespaces' network path ("" when the container gets a new one).
+std::string network_namespace_path(const nlohmann::json& config);
+
 vm::Shape shape_for(const nlohmann::json& config, const std::string& accel);
 // linux.resources for the host cgroup holding the monitor and QEMU.
 nlohmann::json host_resources(const nlohmann::json& config, const vm::Shape& shape);

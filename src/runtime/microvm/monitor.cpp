@@ -20,6 +20,7 @@
 #include "base/subprocess.hpp"
 #include "base/time.hpp"
 #include "runtime/microvm/exec_relay.hpp"
+#include "vm/net.hpp"
 
 namespace veil::runtime::microvm {
 namespace {
@@ -75,6 +76,18 @@ class Monitor {
 
   const MonitorConfig& cfg_;
   vm::Guest guest_;
+  vm::NicConfig nic_;
+  bool plumbed_ = false;
+
+ public:
+  // Everything prepare() may have made: QEMU, the VM's files, the tc redirections.
+  void undo() {
+    vm::stop_guest(guest_);
+    if (plumbed_) vm::unplumb(nic_);
+    (void)remove_all(cfg_.vm_dir);
+  }
+
+ private:
   bool started_ = false;
   Fd stdin_;  // our fd 0 while it is forwarded
   Fd exec_listener_;
@@ -91,8 +104,13 @@ Result<> Monitor::prepare() {
   if (cfg_.use_template)
     tmpl = VEIL_TRY(vm::ensure_template(cfg_.assets, cfg_.shape, cfg_.timeout_ms));
   int64_t t_tmpl = monotonic_ms();
+  Fd tap;
+  if (!cfg_.netns.empty()) {
+    tap = VEIL_TRY(vm::plumb_netns(cfg_.netns, &nic_));
+    plumbed_ = true;
+  }
   guest_ = VEIL_TRY(vm::start_guest(cfg_.assets, cfg_.shape, tmpl ? &*tmpl : nullptr, disk,
-                                    cfg_.vm_dir + "/qemu.log", cfg_.timeout_ms));
+                                    cfg_.vm_dir + "/qemu.log", cfg_.timeout_ms, tap.get()));
   // Hello: this sandbox's token, the host's clock and fresh entropy for the guest's RNG.
   struct timespec now;
   ::clock_gettime(CLOCK_REALTIME, &now);
@@ -101,6 +119,7 @@ Result<> Monitor::prepare() {
              {"token", token},
              {"realtime_ns", int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec},
              {"seed", random_hex(32)}};
+  if (plumbed_) hello["net"] = nic_.to_json();
   send(FrameType::hello, 0, hello.dump());
   auto ack = VEIL_TRY(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::hello_ack, 0,
                                      cfg_.timeout_ms, "agent hello"));
@@ -109,14 +128,15 @@ Result<> Monitor::prepare() {
     return fail("agent hello: the guest answered with another sandbox's token");
   int64_t t_hello = monotonic_ms();
   send(FrameType::create, 0, cfg_.create_request.dump());
-  VEIL_CHECK(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::created, 0,
-                            cfg_.timeout_ms, "create in the guest"));
-  log::debug(strprintf(
-      "microvm %s: %s, kernel %s; image %lld ms, template %lld ms, guest %lld ms, "
-      "create %lld ms",
-      cfg_.id.c_str(), guest_.how.c_str(), aj.value("kernel", "?").c_str(),
-      static_cast<long long>(t_image - t0), static_cast<long long>(t_tmpl - t_image),
-      static_cast<long long>(t_hello - t_tmpl), static_cast<long long>(monotonic_ms() - t_hello)));
+  auto created = VEIL_TRY(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::created, 0,
+                                         cfg_.timeout_ms, "create in the guest"));
+  log::debug(
+      strprintf("microvm %s: %s, kernel %s; image %lld ms, template %lld ms, guest %lld ms, "
+                "create %lld ms %s",
+                cfg_.id.c_str(), guest_.how.c_str(), aj.value("kernel", "?").c_str(),
+                static_cast<long long>(t_image - t0), static_cast<long long>(t_tmpl - t_image),
+                static_cast<long long>(t_hello - t_tmpl),
+                static_cast<long long>(monotonic_ms() - t_hello), created.payload.c_str()));
   // `veil exec` connects here.
   exec_listener_ = VEIL_TRY(listen_exec(exec_socket(cfg_.vm_dir)));
   return {};
@@ -170,8 +190,7 @@ void Monitor::accept_exec() {
 }
 
 void Monitor::finish(int wait_status) {
-  vm::stop_guest(guest_);
-  (void)remove_all(cfg_.vm_dir);
+  undo();
   if (WIFSIGNALED(wait_status) || (wait_status & 0x7f)) {
     int sig = wait_status & 0x7f;
     ::signal(sig, SIG_DFL);
@@ -186,8 +205,7 @@ void Monitor::finish(int wait_status) {
 void Monitor::die(const std::string& why) {
   std::string tail = vm::qemu_log_tail(cfg_.vm_dir + "/qemu.log");
   log::error("microvm " + cfg_.id + ": " + why + (tail.empty() ? "" : " (QEMU: " + tail + ")"));
-  vm::stop_guest(guest_);
-  (void)remove_all(cfg_.vm_dir);
+  undo();
   ::_exit(255);
 }
 
@@ -294,7 +312,7 @@ void run_monitor(const MonitorConfig& cfg) {
   (void)!::write(cfg.status_fd, msg.data(), msg.size());
   ::close(cfg.status_fd);
   if (!r) {
-    (void)remove_all(cfg.vm_dir);
+    m.undo();
     ::_exit(1);
   }
   m.serve();

@@ -1,0 +1,33 @@
+// Networking for a microVM without vhost (MICROVM.md §2): in the container's network namespace
+// (made by CNI or containerd), a tap device joined to the namespace's veth both ways by tc
+// (`u32` match-all + `mirred` redirect: this host has no matchall classifier). The guest takes
+// the veth's MAC, IPv4 address, MTU and default route, so the pod keeps the address CNI gave it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "base/error.hpp"
+#include "base/fd.hpp"
+
+namespace veil::vm {
+
+struct NicConfig {
+  std::string ifname;   // the veth in the namespace (on the host)
+  std::string tap;      // the tap made next to it
+  std::string mac;      // aa:bb:cc:dd:ee:ff
+  std::string address;  // dotted IPv4, "" when the veth has none
+  int prefix = 0;
+  std::string gateway;  // default route's gateway, "" when none
+  int mtu = 1500;
+  nlohmann::json to_json() const;  // what the agent gets in hello
+};
+
+// Moves the calling process into the network namespace at netns_path (the monitor and its QEMU
+// only use the tap through its fd), takes the first interface that is not loopback, makes the
+// tap and the redirections. Returns the tap's fd for QEMU.
+Result<Fd> plumb_netns(const std::string& netns_path, NicConfig* nic);
+// Removes the redirections from the veth (in the current namespace). The tap goes with its fd.
+void unplumb(const NicConfig& nic);
+
+}  // namespace veil::vm
