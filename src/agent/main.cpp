@@ -22,6 +22,7 @@
 #include "base/file.hpp"
 #include "base/strings.hpp"
 #include "base/time.hpp"
+#include "runtime/lifecycle.hpp"
 #include "vm/frame.hpp"
 
 namespace {
@@ -164,6 +165,14 @@ void Agent::dispatch(vm::Frame f) {
       return on_create(j);
     case FrameType::exec:
       return on_exec(f.proc, j);
+    case FrameType::update: {
+      if (id_.empty()) return send_error(f.proc, "update: no container");
+      runtime::Globals g;
+      g.root = agent::kGuestRoot;
+      if (auto r = runtime::update(g, id_, j.value("resources", json::object())); !r)
+        return send_error(f.proc, r.error().str());
+      return send(FrameType::updated, f.proc);
+    }
     case FrameType::start: {
       auto it = procs_.find(0);
       if (it == procs_.end() || !it->second.start) return send_error(0, "start: nothing to start");

@@ -16,6 +16,8 @@
 #include "linux/proc.hpp"
 #include "runtime/guard_setup.hpp"
 #include "runtime/hooks.hpp"
+#include "runtime/microvm/exec_relay.hpp"
+#include "runtime/microvm/handler.hpp"
 #include "runtime/terminal.hpp"
 
 namespace veil::runtime {
@@ -169,6 +171,19 @@ Result<> update(const Globals& g, const std::string& id, const nlohmann::json& r
   if (s == Status::stopped || s == Status::creating)
     return fail("cannot update container \"" + id + "\": it is " + status_name(s));
   auto layout = VEIL_TRY(cgroups::probe());
+  if (st.handler == microvm::kHandlerName) {
+    if (s == Status::paused)
+      return fail("cannot update microVM container \"" + id + "\" while it is paused");
+    // The limits are the guest's (its veil applies them); the host cgroup keeps the VM's memory
+    // and takes only CPU and block IO.
+    nlohmann::json host = nlohmann::json::object();
+    for (const char* k : {"cpu", "blockIO"})
+      if (resources.is_object() && resources.contains(k)) host[k] = resources[k];
+    if (!host.empty())
+      VEIL_CHECK(cgroups::apply_resources(layout, st.cgroup_dirs, host, "resources", &st.devices));
+    VEIL_CHECK(microvm::update_in_vm(microvm::vm_dir(g, id), resources));
+    return dir.save(st);
+  }
   VEIL_CHECK(cgroups::apply_resources(layout, st.cgroup_dirs, resources, "resources", &st.devices));
   return dir.save(st);
 }

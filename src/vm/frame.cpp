@@ -42,6 +42,10 @@ const char* frame_type_name(FrameType t) {
       return "exit";
     case FrameType::error:
       return "error";
+    case FrameType::update:
+      return "update";
+    case FrameType::updated:
+      return "updated";
   }
   return "unknown";
 }
@@ -75,7 +79,7 @@ Result<std::optional<Frame>> FrameReader::next() {
   if (buf_.size() < 4 + size_t{len}) return std::nullopt;
   uint8_t type = static_cast<uint8_t>(buf_[4]);
   if (type < static_cast<uint8_t>(FrameType::ready) ||
-      type > static_cast<uint8_t>(FrameType::error))
+      type > static_cast<uint8_t>(FrameType::updated))
     return fail(strprintf("control channel: unknown frame type %u", type));
   Frame f;
   f.type = static_cast<FrameType>(type);

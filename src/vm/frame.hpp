@@ -35,6 +35,8 @@ enum class FrameType : uint8_t {
   signal = 13,  // host → agent: {"signal"}
   exit = 14,    // agent → host: {"status"} or {"signal"}; the last frame of a process
   error = 15,   // either way: {"message"}
+  update = 16,   // host → agent: {"resources"} (linux.resources for the container, in the guest)
+  updated = 17,  // agent → host: {}
 };
 const char* frame_type_name(FrameType t);
 

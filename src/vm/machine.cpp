@@ -79,7 +79,9 @@ std::vector<std::string> qemu_argv(const MachineSpec& m) {
   std::vector<std::string> a{m.qemu};
   std::string machine = "microvm,isa-serial=off";
   if (!m.mem_path.empty()) machine += ",memory-backend=mem";
-  a.insert(a.end(), {"-M", machine, "-accel", m.accel == "kvm" ? "kvm" : "tcg,thread=single"});
+  std::string tcg = "tcg,thread=single";
+  if (const char* tb = ::getenv("VEIL_VM_TB_MIB"); tb && *tb) tcg += std::string(",tb-size=") + tb;
+  a.insert(a.end(), {"-M", machine, "-accel", m.accel == "kvm" ? "kvm" : tcg});
   if (m.accel == "kvm") a.insert(a.end(), {"-cpu", "host"});
   a.insert(a.end(), {"-m", std::to_string(m.mem_mib), "-smp", std::to_string(m.vcpus),
                      "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-global",
@@ -126,6 +128,9 @@ Result<pid_t> spawn_qemu(const MachineSpec& m, int agent_sock, int qmp_sock) {
   if (pid < 0) return fail_errno("fork QEMU");
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // No transparent huge pages: TCG's code buffer is madvised for them, and a sparsely used 2 MiB
+    // page per region costs more than it saves (measured: -25 MiB RSS per idle clone).
+    ::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     if (::getppid() != parent) ::_exit(127);
     sigset_t none;
     sigemptyset(&none);

@@ -101,6 +101,35 @@ TEST(Microvm, WorkloadSeesNeitherHostProcessesNorHostFiles) {
   EXPECT_TRUE(vm_gone(v, id, b));
 }
 
+// A kernel module loaded by the workload goes into the guest kernel; the host's is untouched.
+TEST(Microvm, AModuleLoadedByTheWorkloadStaysInTheGuestKernel) {
+  REQUIRE_ROOT();
+  std::string ko = "/tmp/veil-dummy-" + std::to_string(::getpid()) + ".ko";
+  auto x = sh("dpkg-deb --fsys-tarfile $(ls " VEIL_VM_CACHE
+              "/linux-image-*.deb | tail -1) | "
+              "tar -xO --wildcards './lib/modules/*/kernel/drivers/net/dummy.ko' > " +
+              ko);
+  ASSERT_EQ(x.code, 0) << x.err;
+  bool host_had = path_exists("/sys/module/dummy");
+  Veil v;
+  VmBundle b({"sh", "-c", "insmod /dummy.ko && ls /sys/module | grep -x dummy && echo loaded"});
+  b.config["mounts"].push_back({{"destination", "/dummy.ko"},
+                                {"source", ko},
+                                {"type", "bind"},
+                                {"options", {"bind", "ro"}}});
+  for (const char* set : {"bounding", "effective", "permitted"})
+    b.config["process"]["capabilities"][set].push_back("CAP_SYS_MODULE");
+  b.write();
+  std::string id = unique_id("vm");
+  auto r = v({"run", "--bundle", b.dir(), id});
+  ::unlink(ko.c_str());
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("loaded"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(path_exists("/sys/module/dummy"), host_had);
+  EXPECT_NE(sh("ip link show dummy0").code, 0) << "dummy0 appeared on the host";
+  EXPECT_TRUE(vm_gone(v, id, b));
+}
+
 TEST(Microvm, ExecRelaysStdinStdoutStderrAndExitCodes) {
   REQUIRE_ROOT();
   Veil v;
@@ -198,6 +227,30 @@ TEST(Microvm, MemoryAndPidsLimitsHoldInsideTheGuest) {
   auto r2 = v({"run", "--bundle", p.dir(), id2});
   EXPECT_NE((r2.out + r2.err).find("can't fork"), std::string::npos) << r2.out << r2.err;
   EXPECT_TRUE(vm_gone(v, id2, p));
+}
+
+TEST(Microvm, UpdateChangesTheLimitInsideTheGuestAndLeavesTheVmsMemory) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"sleep", "60"});
+  b.config["linux"]["resources"]["memory"] = {{"limit", 64 << 20}};
+  b.write();
+  std::string id = unique_id("vm");
+  ASSERT_EQ(v({"run", "-d", "--bundle", b.dir(), id}).code, 0);
+  auto before = v({"exec", id, "cat", "/sys/fs/cgroup/memory.max"});
+  EXPECT_EQ(before.out, std::to_string(64 << 20) + "\n") << before.err;
+  auto u = v({"update", "--memory", std::to_string(40 << 20), id});
+  ASSERT_EQ(u.code, 0) << u.err;
+  auto after = v({"exec", id, "cat", "/sys/fs/cgroup/memory.max"});
+  EXPECT_EQ(after.out, std::to_string(40 << 20) + "\n") << after.err;
+  // The host cgroup still holds the VM's RAM plus QEMU's overhead, not the workload's limit.
+  auto host = sh("cat /sys/fs/cgroup/memory/veil/" + id +
+                 "/memory.limit_in_bytes 2>/dev/null || "
+                 "cat /sys/fs/cgroup/veil/" +
+                 id + "/memory.max");
+  EXPECT_GT(std::atoll(host.out.c_str()), int64_t{128} << 20) << host.out;
+  EXPECT_EQ(v({"delete", "--force", id}).code, 0);
+  EXPECT_TRUE(vm_gone(v, id, b));
 }
 
 TEST(Microvm, TwoClonesNeverShareRandomValuesAndBothGetTheHostsClock) {

@@ -102,6 +102,10 @@ Result<ExecClient> accept_exec_client(int listener, uint32_t) {
   }
   if (!line) return std::unexpected(line.error());
   auto j = json::parse(*line, nullptr, false);
+  if (j.is_object() && j.contains("update") && j["update"].is_object()) {
+    c.update = j["update"];
+    return c;
+  }
   if (!j.is_object() || !j.contains("process") || !j["process"].is_object() || !c.out_ || !c.err_) {
     c.say({{"error", "exec: bad request"}});
     return fail("bad exec request");
@@ -124,6 +128,9 @@ bool ExecClient::on_frame(const vm::Frame& f) {
       (void)vm::write_all(fd, f.payload, 60'000);
       return true;
     }
+    case FrameType::updated:
+      say({{"ok", true}});
+      return false;
     case FrameType::started: {
       auto j = json::parse(f.payload, nullptr, false);
       say({{"pid", j.is_object() ? j.value("pid", 0) : 0}});
@@ -178,6 +185,25 @@ bool ExecClient::on_client(uint32_t proc, const SendFrame& send) {
       send(FrameType::signal, json{{"signal", j["signal"].get<int>()}}.dump());
   }
   return true;
+}
+
+Result<> update_in_vm(const std::string& vm_dir, const json& resources) {
+  std::string path = vm_dir + "/exec.sock";
+  auto a = VEIL_TRY(address(path));
+  Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) return fail_errno("socket");
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    return fail_errno("connect to the microVM's monitor at " + path);
+  std::string req = json{{"update", resources}}.dump() + "\n";
+  if (::send(s.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+    return fail_errno("send the update");
+  std::string buf;
+  auto line = VEIL_TRY(read_line(s.get(), buf, 30'000, nullptr));
+  auto j = json::parse(line, nullptr, false);
+  if (j.is_object() && j.contains("error"))
+    return fail("update in the microVM: " + j["error"].get<std::string>());
+  if (!j.is_object() || !j.value("ok", false)) return fail("update: bad answer from the monitor");
+  return {};
 }
 
 Result<int> exec_in_vm(const std::string& vm_dir, const json& process,

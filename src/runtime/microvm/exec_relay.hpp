@@ -23,7 +23,8 @@ using SendFrame = std::function<void(vm::FrameType, std::string_view)>;
 // The monitor's side of one exec.
 class ExecClient {
  public:
-  nlohmann::json process;
+  nlohmann::json process;  // an exec request
+  nlohmann::json update;   // or an update request: linux.resources for the guest
   int stdin_fd() const { return in_.get(); }
   int sock_fd() const { return sock_.get(); }
   // A frame from the agent for this process; false when the process is over.
@@ -41,6 +42,10 @@ class ExecClient {
 };
 
 Result<ExecClient> accept_exec_client(int listener, uint32_t proc);
+
+// `veil update` of a microVM container: the resources go to the guest's veil (through the
+// monitor's socket), answered within 30 s.
+Result<> update_in_vm(const std::string& vm_dir, const nlohmann::json& resources);
 
 // The client: runs `process` in the microVM of the container whose VM directory is vm_dir,
 // forwards signals and returns the exit status (128+N for signal N, also in *signal).

@@ -185,7 +185,10 @@ void Monitor::accept_exec() {
     return;
   }
   uint32_t proc = next_exec_++;
-  send(FrameType::exec, proc, json{{"process", c->process}}.dump());
+  if (!c->update.is_null())
+    send(FrameType::update, proc, json{{"resources", c->update}}.dump());
+  else
+    send(FrameType::exec, proc, json{{"process", c->process}}.dump());
   execs_.emplace(proc, std::move(*c));
 }
 
