@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,6 +76,28 @@ std::string unhex(const std::string& h) {
   return out;
 }
 
+// One entry of create's "files": a directory, a symbolic link or a file (hex content), under
+// /run/veil-binds (runtime/microvm/guest_config.cpp).
+Result<> write_carried(const json& f) {
+  std::string path = f.value("path", std::string());
+  if (!path.starts_with("/run/veil-binds/") || path.find("/../") != std::string::npos ||
+      path.ends_with("/.."))
+    return fail("create: bad file path " + path);
+  VEIL_CHECK(mkdir_all(path.substr(0, path.rfind('/'))));
+  mode_t mode = static_cast<mode_t>(f.value("mode", 0644) & 07777);
+  if (f.value("dir", false)) {
+    VEIL_CHECK(mkdir_all(path));
+    ::chmod(path.c_str(), mode);
+    return {};
+  }
+  if (f.contains("link")) {
+    if (::symlink(f.value("link", std::string()).c_str(), path.c_str()) != 0)
+      return fail_errno("symlink " + path);
+    return {};
+  }
+  return write_file_atomic(path, unhex(f.value("hex", std::string())), static_cast<int>(mode));
+}
+
 std::string kernel_release() {
   struct utsname u;
   return ::uname(&u) == 0 ? u.release : "";
@@ -106,15 +129,8 @@ void Agent::on_create(const json& j) {
   int64_t mount_ms = monotonic_ms() - t0;
   // Files bind-mounted on the host travel with the request (runtime/microvm/guest_config).
   if (j.contains("files") && j["files"].is_array())
-    for (const auto& f : j["files"]) {
-      std::string path = f.value("path", std::string()), hex = f.value("hex", std::string());
-      if (!path.starts_with("/run/veil-binds/"))
-        return send_error(0, "create: bad file path " + path);
-      std::string data = unhex(hex);
-      if (auto r = mkdir_all(path.substr(0, path.rfind('/'))); !r)
-        return send_error(0, r.error().str());
-      if (auto r = write_file_atomic(path, data); !r) return send_error(0, r.error().str());
-    }
+    for (const auto& f : j["files"])
+      if (auto r = write_carried(f); !r) return send_error(0, r.error().str());
   if (auto r = mkdir_all(agent::kGuestBundle); !r) return send_error(0, r.error().str());
   if (auto r =
           write_file_atomic(std::string(agent::kGuestBundle) + "/config.json", j["config"].dump());

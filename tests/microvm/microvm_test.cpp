@@ -130,6 +130,38 @@ TEST(Microvm, AModuleLoadedByTheWorkloadStaysInTheGuestKernel) {
   EXPECT_TRUE(vm_gone(v, id, b));
 }
 
+// Kubernetes' shape: read-only directory binds (a service-account token, a configmap) and file
+// binds reach the guest as copies made at create.
+TEST(Microvm, ReadOnlyDirectoriesAndFilesAreCopiedIntoTheGuest) {
+  REQUIRE_ROOT();
+  std::string d = "/tmp/veil-vol-" + std::to_string(::getpid());
+  ASSERT_EQ(sh("mkdir -p " + d + "/sub && echo token > " + d + "/token && echo deep > " + d +
+               "/sub/deep && ln -s token " + d + "/link && echo single > " + d + ".file")
+                .code,
+            0);
+  Veil v;
+  VmBundle b({"sh", "-c",
+              "cat /var/run/secrets/token /var/run/secrets/sub/deep /var/run/secrets/link "
+              "/etc/single; readlink /var/run/secrets/link; touch /var/run/secrets/x 2>&1 || "
+              "echo read-only"});
+  b.config["mounts"].push_back({{"destination", "/var/run/secrets"},
+                                {"source", d},
+                                {"type", "bind"},
+                                {"options", {"rbind", "ro"}}});
+  b.config["mounts"].push_back({{"destination", "/etc/single"},
+                                {"source", d + ".file"},
+                                {"type", "bind"},
+                                {"options", {"bind"}}});
+  b.write();
+  std::string id = unique_id("vm");
+  auto r = v({"run", "--bundle", b.dir(), id});
+  sh("rm -rf " + d + " " + d + ".file");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("token\ndeep\ntoken\nsingle\ntoken\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("read-only"), std::string::npos) << r.out;
+  EXPECT_TRUE(vm_gone(v, id, b));
+}
+
 TEST(Microvm, ExecRelaysStdinStdoutStderrAndExitCodes) {
   REQUIRE_ROOT();
   Veil v;

@@ -1,5 +1,6 @@
 #include "runtime/microvm/guest_config.hpp"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +35,46 @@ std::string hex(const std::string& s) {
     out.push_back(d[c & 15]);
   }
   return out;
+}
+
+bool is_read_only(const json& m) {
+  if (m.contains("options") && m["options"].is_array())
+    for (const auto& o : m["options"])
+      if (o.is_string() && o == "ro") return true;
+  return false;
+}
+
+// Adds src (a file, or a directory tree: directories, regular files, symbolic links) to files as
+// guest_path, counting the bytes against kMaxBindBytes.
+Result<> carry(const std::string& src, const std::string& guest_path, json& files,
+               size_t& carried) {
+  struct stat st {};
+  if (::lstat(src.c_str(), &st) != 0) return fail_errno("stat " + src);
+  int mode = static_cast<int>(st.st_mode & 07777);
+  if (S_ISLNK(st.st_mode)) {
+    files.push_back({{"path", guest_path}, {"link", read_link(src)}});
+    return {};
+  }
+  if (S_ISREG(st.st_mode)) {
+    auto data = VEIL_TRY(read_file(src));
+    carried += data.size();
+    if (carried > kMaxBindBytes)
+      return fail("bind-mounted files exceed " + std::to_string(kMaxBindBytes) + " bytes in total");
+    files.push_back({{"path", guest_path}, {"hex", hex(data)}, {"mode", mode}});
+    return {};
+  }
+  if (!S_ISDIR(st.st_mode)) return {};  // sockets, devices, fifos: not carried
+  files.push_back({{"path", guest_path}, {"dir", true}, {"mode", mode}});
+  DIR* d = ::opendir(src.c_str());
+  if (!d) return fail_errno("open " + src);
+  std::vector<std::string> names;
+  while (auto* e = ::readdir(d))
+    if (std::string n = e->d_name; n != "." && n != "..") names.push_back(n);
+  ::closedir(d);
+  if (files.size() + names.size() > 10'000) return fail("too many files to copy from " + src);
+  for (const auto& n : names)
+    VEIL_CHECK(carry(src + "/" + n, guest_path + "/" + n, files, carried));
+  return {};
 }
 
 }  // namespace
@@ -99,17 +140,16 @@ Result<GuestConfig> guest_config(const json& config) {
       struct stat st {};
       if (::stat(src.c_str(), &st) != 0)
         return fail(where + ": bind source " + src + " does not exist");
-      if (!S_ISREG(st.st_mode))
-        return fail(where + ": bind mount of " + src +
-                    " is not supported in a microVM yet (only regular files are copied in)");
-      auto data = read_file(src);
-      if (!data) return std::unexpected(data.error().wrap(where));
-      carried += data->size();
-      if (carried > kMaxBindBytes)
-        return fail(where + ": bind-mounted files exceed " + std::to_string(kMaxBindBytes) +
-                    " bytes in total");
       std::string guest_path = strprintf("%s/%d", kGuestBinds, n++);
-      gc.files.push_back({{"path", guest_path}, {"hex", hex(*data)}});
+      if (S_ISDIR(st.st_mode) && !is_read_only(m))
+        return fail(where + ": a writable bind mount of the directory " + src +
+                    " is not supported in a microVM yet (its writes would not reach the host); "
+                    "read-only ones are copied in");
+      if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        return fail(where + ": bind mount of " + src +
+                    " is not supported in a microVM (only files and read-only directories)");
+      if (auto r = carry(src, guest_path, gc.files, carried); !r)
+        return std::unexpected(r.error().wrap(where));
       m["source"] = guest_path;
     }
   }
