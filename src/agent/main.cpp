@@ -5,13 +5,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <deque>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -181,6 +184,15 @@ void Agent::dispatch(vm::Frame f) {
       return on_create(j);
     case FrameType::exec:
       return on_exec(f.proc, j);
+    case FrameType::resize: {
+      auto it = procs_.find(f.proc);
+      if (it == procs_.end() || !it->second.tty) return;
+      struct winsize ws {};
+      ws.ws_row = static_cast<unsigned short>(j.value("rows", 24));
+      ws.ws_col = static_cast<unsigned short>(j.value("cols", 80));
+      (void)::ioctl(it->second.tty.get(), TIOCSWINSZ, &ws);
+      return;
+    }
     case FrameType::update: {
       if (id_.empty()) return send_error(f.proc, "update: no container");
       runtime::Globals g;
@@ -324,7 +336,32 @@ void Agent::serve() {
       }
       Fd& src = slots[i].which == 0 ? p.out : slots[i].which == 1 ? p.err : p.status;
       char buf[65536];
-      ssize_t n = ::read(src.get(), buf, sizeof buf);
+      ssize_t n;
+      if (slots[i].which == 2) {
+        // "pid N\n", with the pty master alongside when the container has a terminal.
+        char control[CMSG_SPACE(sizeof(int))];
+        struct iovec iov {
+          buf, sizeof buf
+        };
+        struct msghdr msg {};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        n = ::recvmsg(src.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (auto* c = CMSG_FIRSTHDR(&msg); n > 0 && c && c->cmsg_type == SCM_RIGHTS) {
+          int fd;
+          std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+          ::fcntl(fd, F_SETFL, O_NONBLOCK);
+          p.tty.reset(fd);
+          // The pty replaces the pipes: output from the master, input to it.
+          p.out.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+          p.in.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+          p.err.reset();
+        }
+      } else {
+        n = ::read(src.get(), buf, sizeof buf);
+      }
       if (n < 0 && errno == EAGAIN) continue;
       if (n <= 0) {
         src.reset();

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <initializer_list>
 
 #include "base/file.hpp"
@@ -72,14 +74,35 @@ void keep_parent_ends(Proc& pr, const Pipes& p) {
   g.root = kGuestRoot;
   runtime::CreateOptions opts;
   opts.bundle = kGuestBundle;
-  auto pid = runtime::create(g, id, opts);
+  // process.terminal: the guest's veil hands the pty master to us (a foreground create), and we
+  // pass it on to the agent with the pid.
+  Fd master;
+  auto pid = runtime::create(g, id, opts, &master);
   if (!pid) {
     std::string msg = "error: " + pid.error().str();
     (void)!::write(status_fd, msg.data(), msg.size());
     ::_exit(1);
   }
   std::string ok = strprintf("pid %d\n", *pid);
-  (void)!::write(status_fd, ok.data(), ok.size());
+  struct iovec iov {
+    ok.data(), ok.size()
+  };
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (master) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    auto* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    int fd = master.get();
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  (void)!::sendmsg(status_fd, &msg, MSG_NOSIGNAL);
+  master.reset();
   ::close(status_fd);
   char b;
   if (::read(start_fd, &b, 1) != 1) {  // the agent gave up on this container
@@ -102,7 +125,8 @@ void keep_parent_ends(Proc& pr, const Pipes& p) {
 Result<Proc> spawn_container(const std::string& id) {
   auto p = VEIL_TRY(make_pipes());
   int st[2], go[2];
-  if (::pipe2(st, O_CLOEXEC) || ::pipe2(go, O_CLOEXEC)) return fail_errno("pipe");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st) || ::pipe2(go, O_CLOEXEC))
+    return fail_errno("pipe");
   pid_t child = ::fork();
   if (child < 0) return fail_errno("fork the container's keeper");
   if (child == 0) {

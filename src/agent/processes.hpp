@@ -23,7 +23,8 @@ struct Proc {
   uint32_t id = 0;
   pid_t child = -1;      // keeper (process 0) or exec child
   Fd in, out, err;       // our ends: stdin (write), stdout/stderr (read), non-blocking
-  Fd status;             // keeper: "pid N\n" or "error: …" (read)
+  Fd status;             // keeper: "pid N\n" (+ the pty master) or "error: …" (a socket)
+  Fd tty;                // the container's pty master (process.terminal), replaces in/out/err
   Fd start;              // keeper: one byte starts the container (write)
   pid_t guest_pid = -1;  // the container's pid (process 0) / the exec child
   std::string pending_in;

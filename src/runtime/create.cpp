@@ -172,7 +172,7 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   VEIL_CHECK(validate_id(id));
   auto plan = VEIL_TRY(plan_container(g, opts, console_out != nullptr));
   if (VEIL_TRY(microvm::wanted(g, plan.spec.annotations)))
-    return microvm::create(g, id, opts, {plan.bundle, plan.rootfs, plan.config_text});
+    return microvm::create(g, id, opts, {plan.bundle, plan.rootfs, plan.config_text}, console_out);
   const oci::Spec& spec = plan.spec;
   auto cgroup = cgroups::Cgroup::for_container(plan.layout, spec.linux.cgroups_path, id);
   VEIL_CHECK(check_not_frozen(cgroup));

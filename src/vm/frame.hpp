@@ -37,6 +37,7 @@ enum class FrameType : uint8_t {
   error = 15,   // either way: {"message"}
   update = 16,   // host → agent: {"resources"} (linux.resources for the container, in the guest)
   updated = 17,  // agent → host: {}
+  resize = 18,   // host → agent: {"rows", "cols"} (the container's terminal)
 };
 const char* frame_type_name(FrameType t);
 

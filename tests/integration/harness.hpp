@@ -58,6 +58,10 @@ std::string unique_id(const std::string& prefix);
 bool wait_status(const Veil& v, const std::string& id, const std::string& status,
                  int timeout_ms = 5000);
 
+// Accepts one connection on listener and receives one fd (runc's console-socket protocol: the
+// pty master as SCM_RIGHTS, its name as data). -1 on failure.
+int receive_fd(int listener, std::string* name);
+
 #define REQUIRE_ROOT()                                                       \
   do {                                                                       \
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to create containers"; \

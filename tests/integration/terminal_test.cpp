@@ -28,30 +28,6 @@ TEST(Terminal, ForegroundRunRelaysThePty) {
   EXPECT_NE(c.out.find("33 101"), std::string::npos) << c.out;
 }
 
-// Receives one fd over a unix socket (the console-socket protocol).
-int receive_fd(int listener, std::string* name) {
-  int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-  if (conn < 0) return -1;
-  char buf[256] = {};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct iovec iov {
-    buf, sizeof buf - 1
-  };
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  int fd = -1;
-  if (::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) > 0) {
-    *name = buf;
-    for (auto* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-      if (c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  }
-  ::close(conn);
-  return fd;
-}
-
 TEST(Terminal, ConsoleSocketReceivesTheMaster) {
   REQUIRE_ROOT();
   Bundle b({"/bin/sh", "-c", "read line; echo got:$line; test -t 1 && echo tty-ok"});

@@ -7,15 +7,19 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <thread>
 
 #include "../integration/harness.hpp"
+#include "base/fd.hpp"
 #include "base/file.hpp"
 #include "base/strings.hpp"
 
@@ -160,6 +164,65 @@ TEST(Microvm, ReadOnlyDirectoriesAndFilesAreCopiedIntoTheGuest) {
   EXPECT_NE(r.out.find("token\ndeep\ntoken\nsingle\ntoken\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("read-only"), std::string::npos) << r.out;
   EXPECT_TRUE(vm_gone(v, id, b));
+}
+
+// process.terminal: the guest's pty, relayed through a host pty whose master goes to `run` or to
+// --console-socket; its size follows the host side.
+TEST(Microvm, TerminalThroughRunAndConsoleSocketWithResize) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"sh", "-c", "tty; test -t 0 && test -t 1 && echo is-a-tty; stty size"});
+  b.config["process"]["terminal"] = true;
+  b.config["process"]["consoleSize"] = {{"height", 33}, {"width", 101}};
+  b.write();
+  auto r = v({"run", "--bundle", b.dir(), unique_id("vm")});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("/dev/pts/0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("is-a-tty"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("33 101"), std::string::npos) << r.out;
+
+  VmBundle c({"sh", "-c", "read line; stty size; echo got:$line; exit 4"});
+  c.config["process"]["terminal"] = true;
+  c.write();
+  std::string path = c.dir() + "/console.sock";
+  Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  int master = -1;
+  std::string name;
+  std::thread t([&] { master = receive_fd(listener.get(), &name); });
+  std::string id = unique_id("vm");
+  auto cr = v({"create", "--console-socket", path, "--bundle", c.dir(), id});
+  t.join();
+  ASSERT_EQ(cr.code, 0) << cr.err;
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(v({"start", id}).code, 0);
+  struct winsize ws {};
+  ws.ws_row = 40;
+  ws.ws_col = 120;
+  ASSERT_EQ(::ioctl(master, TIOCSWINSZ, &ws), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(::write(master, "hello\n", 6), 6);
+  std::string out;
+  for (int i = 0; i < 100 && out.find("got:hello") == std::string::npos; ++i) {
+    struct pollfd p {
+      master, POLLIN, 0
+    };
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[256];
+    ssize_t n = ::read(master, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(master);
+  EXPECT_NE(out.find("40 120"), std::string::npos) << out;
+  EXPECT_NE(out.find("got:hello"), std::string::npos) << out;
+  EXPECT_TRUE(wait_status(v, id, "stopped", 10'000));
+  EXPECT_EQ(v({"delete", id}).code, 0);
+  EXPECT_TRUE(vm_gone(v, id, c));
 }
 
 TEST(Microvm, ExecRelaysStdinStdoutStderrAndExitCodes) {

@@ -1,8 +1,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "base/file.hpp"
@@ -16,6 +19,7 @@
 #include "runtime/microvm/handler.hpp"
 #include "runtime/microvm/monitor.hpp"
 #include "runtime/sync.hpp"
+#include "runtime/terminal.hpp"
 
 namespace veil::runtime::microvm {
 
@@ -70,12 +74,10 @@ Result<> wait_report(int fd, pid_t monitor, int timeout_ms) {
 }  // namespace
 
 Result<pid_t> create(const Globals& g, const std::string& id, const CreateOptions& opts,
-                     const CreateInput& in) {
+                     const CreateInput& in, Fd* console_out) {
   auto fail_with = [&](Error e) -> Result<pid_t> {
     return std::unexpected(std::move(e).wrap("container \"" + id + "\" (microvm)"));
   };
-  if (!opts.console_socket.empty())
-    return fail_with(Error{"--console-socket: a terminal is not supported in a microVM yet"});
   if (opts.preserve_fds > 0)
     return fail_with(Error{"--preserve-fds: file descriptors cannot cross into a microVM"});
   json config = json::parse(in.config_text, nullptr, false);
@@ -143,7 +145,31 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   if (::pipe2(report, O_CLOEXEC) != 0) return fail_errno("pipe");
   Fd report_r(report[0]), report_w(report[1]);
 
+  // process.terminal: a pty on the host; its master goes to the caller, the monitor relays the
+  // other end to the guest's terminal.
+  Fd tty_master, tty_slave;
+  bool terminal = config.contains("process") && config["process"].is_object() &&
+                  config["process"].value("terminal", false);
+  if (terminal) {
+    tty_master.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!tty_master || ::grantpt(tty_master.get()) != 0 || ::unlockpt(tty_master.get()) != 0)
+      return fail_errno("open a pty for the microVM's terminal");
+    tty_slave.reset(::open(::ptsname(tty_master.get()), O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!tty_slave) return fail_errno("open the pty's slave");
+    struct termios t;
+    if (::tcgetattr(tty_slave.get(), &t) == 0) {
+      ::cfmakeraw(&t);  // a pass-through: the guest's pty does the line discipline
+      ::tcsetattr(tty_slave.get(), TCSANOW, &t);
+    }
+    const auto& cs = config["process"].value("consoleSize", json::object());
+    struct winsize ws {};
+    ws.ws_row = static_cast<unsigned short>(cs.value("height", 24));
+    ws.ws_col = static_cast<unsigned short>(cs.value("width", 80));
+    ::ioctl(tty_master.get(), TIOCSWINSZ, &ws);
+  }
+
   MonitorConfig mc;
+  mc.tty_fd = tty_slave.get();
   mc.id = id;
   mc.vm_dir = vm_dir(g, id);
   mc.rootfs = in.rootfs;
@@ -171,6 +197,7 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   }
   report_w.reset();
   fifo.reset();
+  tty_slave.reset();
   if (auto r = wait_report(report_r.get(), monitor, mc.timeout_ms); !r) return fail_with(r.error());
   auto ps = linux_proc::read_stat(monitor);
   if (!ps) return fail_with(Error{"the microVM monitor exited during create"});
@@ -181,6 +208,16 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   if (!opts.pid_file.empty())
     if (auto r = write_file_atomic(opts.pid_file, std::to_string(st.pid)); !r)
       return fail_with(r.error().wrap("--pid-file"));
+  if (tty_master) {
+    if (!opts.console_socket.empty()) {
+      if (auto r = send_to_console_socket(opts.console_socket, tty_master.get()); !r)
+        return fail_with(r.error());
+    } else if (console_out) {
+      *console_out = std::move(tty_master);
+    } else {
+      return fail_with(Error{"process.terminal is true: give --console-socket"});
+    }
+  }
   done = true;
   log::debug(strprintf("container \"%s\": microVM created, monitor pid %d (%s)", id.c_str(),
                        monitor, accel.name.c_str()));

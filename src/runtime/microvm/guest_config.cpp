@@ -93,8 +93,6 @@ std::string network_namespace_path(const json& config) {
 Result<GuestConfig> guest_config(const json& config) {
   GuestConfig gc;
   json c = config;
-  if (c.contains("process") && c["process"].is_object() && c["process"].value("terminal", false))
-    return fail("process.terminal: a terminal is not supported in a microVM yet");
   if (c.contains("annotations") && c["annotations"].is_object())
     for (const char* a : {"org.veil.guard.policy", "org.veil.secrets"})
       if (c["annotations"].contains(a))

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "base/error.hpp"
+#include "base/fd.hpp"
 #include "runtime/lifecycle.hpp"
 
 namespace veil::runtime::microvm {
@@ -25,8 +26,10 @@ struct CreateInput {
 };
 
 // `create` for a microVM container: state directory, host cgroup, monitor, guest.
+// With process.terminal, the host side of the terminal (a pty whose other end the monitor relays
+// to the guest's) goes to --console-socket or, for a foreground run, to *console_out.
 Result<pid_t> create(const Globals& g, const std::string& id, const CreateOptions& opts,
-                     const CreateInput& in);
+                     const CreateInput& in, Fd* console_out = nullptr);
 
 // The VM directory of a container (inside its state directory).
 std::string vm_dir(const Globals& g, const std::string& id);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -70,6 +71,7 @@ class Monitor {
   }
   void on_frame(vm::Frame f);
   void on_signal(int sig);
+  void send_size();
   void accept_exec();
   [[noreturn]] void finish(int wait_status);
   [[noreturn]] void die(const std::string& why);
@@ -143,7 +145,15 @@ Result<> Monitor::prepare() {
 }
 
 void Monitor::on_signal(int sig) {
+  // With a terminal, SIGWINCH means the host pty (our controlling terminal) was resized.
+  if (sig == SIGWINCH && cfg_.tty_fd >= 0) return send_size();
   send(FrameType::signal, 0, json{{"signal", sig}}.dump());
+}
+
+void Monitor::send_size() {
+  struct winsize ws {};
+  if (::ioctl(cfg_.tty_fd, TIOCGWINSZ, &ws) == 0)
+    send(FrameType::resize, 0, json{{"rows", ws.ws_row}, {"cols", ws.ws_col}}.dump());
 }
 
 void Monitor::on_frame(vm::Frame f) {
@@ -156,7 +166,10 @@ void Monitor::on_frame(vm::Frame f) {
   switch (f.type) {
     case FrameType::stdout_data:
     case FrameType::stderr_data:
-      (void)vm::write_all(f.type == FrameType::stdout_data ? 1 : 2, f.payload, 60'000);
+      (void)vm::write_all(cfg_.tty_fd >= 0                   ? cfg_.tty_fd
+                          : f.type == FrameType::stdout_data ? 1
+                                                             : 2,
+                          f.payload, 60'000);
       return;
     case FrameType::exit: {
       auto j = json::parse(f.payload, nullptr, false);
@@ -272,7 +285,8 @@ void Monitor::serve() {
         fifo.reset();
         started_ = true;
         send(FrameType::start, 0);
-        stdin_.reset(::fcntl(0, F_DUPFD_CLOEXEC, 3));
+        stdin_.reset(::fcntl(cfg_.tty_fd >= 0 ? cfg_.tty_fd : 0, F_DUPFD_CLOEXEC, 3));
+        if (cfg_.tty_fd >= 0) send_size();
         if (stdin_) ::fcntl(stdin_.get(), F_SETFL, ::fcntl(stdin_.get(), F_GETFL) | O_NONBLOCK);
       }
     }
@@ -306,6 +320,8 @@ void Monitor::serve() {
 void run_monitor(const MonitorConfig& cfg) {
   if (cfg.lock_fd >= 0) ::close(cfg.lock_fd);
   ::setsid();  // terminal signals reach the workload through `run`'s forwarding, once
+  // The host pty becomes our controlling terminal: its resizes arrive as SIGWINCH.
+  if (cfg.tty_fd >= 0) (void)::ioctl(cfg.tty_fd, TIOCSCTTY, 0);
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, nullptr);

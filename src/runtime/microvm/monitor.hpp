@@ -25,6 +25,7 @@ struct MonitorConfig {
   int fifo_fd = -1;    // the exec fifo, O_RDWR
   int status_fd = -1;  // "ok …\n" or "error …" to `create`, then closed
   int lock_fd = -1;    // the state directory's lock: closed first
+  int tty_fd = -1;     // process.terminal: the host pty's slave, the container's stdio
   int timeout_ms = 60'000;
 };
 
