@@ -24,6 +24,7 @@
 #include "agent/guest_boot.hpp"
 #include "agent/processes.hpp"
 #include "base/file.hpp"
+#include "base/packet.hpp"
 #include "base/strings.hpp"
 #include "base/time.hpp"
 #include "runtime/lifecycle.hpp"
@@ -339,25 +340,17 @@ void Agent::serve() {
       ssize_t n;
       if (slots[i].which == 2) {
         // "pid N\n", with the pty master alongside when the container has a terminal.
-        char control[CMSG_SPACE(sizeof(int))];
-        struct iovec iov {
-          buf, sizeof buf
-        };
-        struct msghdr msg {};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        n = ::recvmsg(src.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        if (auto* c = CMSG_FIRSTHDR(&msg); n > 0 && c && c->cmsg_type == SCM_RIGHTS) {
-          int fd;
-          std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-          ::fcntl(fd, F_SETFL, O_NONBLOCK);
-          p.tty.reset(fd);
+        auto pk = recv_packet(src.get(), 0);
+        n = pk && *pk ? static_cast<ssize_t>((*pk)->text.size()) : 0;
+        if (n > 0) std::memcpy(buf, (*pk)->text.data(), std::min(sizeof buf, (*pk)->text.size()));
+        if (n > 0 && (*pk)->fd) {
+          Fd& tty = (*pk)->fd;
+          ::fcntl(tty.get(), F_SETFL, O_NONBLOCK);
           // The pty replaces the pipes: output from the master, input to it.
-          p.out.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
-          p.in.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+          p.out.reset(::fcntl(tty.get(), F_DUPFD_CLOEXEC, 3));
+          p.in.reset(::fcntl(tty.get(), F_DUPFD_CLOEXEC, 3));
           p.err.reset();
+          p.tty = std::move(tty);
         }
       } else {
         n = ::read(src.get(), buf, sizeof buf);

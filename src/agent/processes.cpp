@@ -11,6 +11,7 @@
 #include <initializer_list>
 
 #include "base/file.hpp"
+#include "base/packet.hpp"
 #include "base/strings.hpp"
 #include "runtime/exec.hpp"
 #include "runtime/lifecycle.hpp"
@@ -79,29 +80,10 @@ void keep_parent_ends(Proc& pr, const Pipes& p) {
   Fd master;
   auto pid = runtime::create(g, id, opts, &master);
   if (!pid) {
-    std::string msg = "error: " + pid.error().str();
-    (void)!::write(status_fd, msg.data(), msg.size());
+    (void)send_packet(status_fd, "error: " + pid.error().str());
     ::_exit(1);
   }
-  std::string ok = strprintf("pid %d\n", *pid);
-  struct iovec iov {
-    ok.data(), ok.size()
-  };
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (master) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    auto* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    int fd = master.get();
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  (void)!::sendmsg(status_fd, &msg, MSG_NOSIGNAL);
+  (void)send_packet(status_fd, strprintf("pid %d\n", *pid), master.get());
   master.reset();
   ::close(status_fd);
   char b;
@@ -125,7 +107,7 @@ void keep_parent_ends(Proc& pr, const Pipes& p) {
 Result<Proc> spawn_container(const std::string& id) {
   auto p = VEIL_TRY(make_pipes());
   int st[2], go[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st) || ::pipe2(go, O_CLOEXEC))
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, st) || ::pipe2(go, O_CLOEXEC))
     return fail_errno("pipe");
   pid_t child = ::fork();
   if (child < 0) return fail_errno("fork the container's keeper");

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "base/packet.hpp"
 #include "base/strings.hpp"
 #include "base/time.hpp"
 #include "vm/frame.hpp"
@@ -73,26 +74,9 @@ Result<json> Qmp::execute(const std::string& command, const json& arguments, int
 }
 
 Result<> Qmp::send_fd(const std::string& name, int fd, int timeout_ms) {
+  // QMP reads the fd that arrives with the command's bytes (SCM_RIGHTS on the stream socket).
   std::string req = json{{"execute", "getfd"}, {"arguments", {{"fdname", name}}}}.dump() + "\n";
-  struct iovec iov {
-    req.data(), req.size()
-  };
-  char control[CMSG_SPACE(sizeof(int))];
-  std::memset(control, 0, sizeof control);
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t n;
-  do n = ::sendmsg(sock_.get(), &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n != static_cast<ssize_t>(req.size())) return fail_errno("QMP getfd: send");
+  VEIL_CHECK(send_packet(sock_.get(), req, fd));
   VEIL_CHECK(reply("getfd", timeout_ms));
   return {};
 }

@@ -1,8 +1,10 @@
-// `veil exec` into a microVM: the client connects to the monitor's exec socket and sends one JSON
-// line {"process": OCI process} with its stdin, stdout and stderr as SCM_RIGHTS; the monitor
-// relays the process's stdio to those fds and answers with lines {"pid": N} (guest pid of the
-// exec child), then {"exit": status} or {"signal": N}, or {"error": message}. The client may
-// send {"signal": N} lines.
+// `veil exec` and `veil update` of a microVM container talk to its monitor over a SOCK_SEQPACKET
+// unix socket (base/packet: one JSON message per packet).
+// - exec: the client sends {"process": OCI process} with its stdin, stdout and stderr attached;
+//   the monitor relays the process's stdio to those fds and answers {"pid": N} (the exec child's
+//   pid in the guest), then {"status": code} or {"signal": N}, or {"error": message}. The client
+//   may send {"signal": N}.
+// - update: {"update": linux.resources} → {"ok": true} or {"error": message}.
 #pragma once
 
 #include <functional>
@@ -35,13 +37,12 @@ class ExecClient {
   bool on_client(uint32_t proc, const SendFrame& send);
 
  private:
-  friend Result<ExecClient> accept_exec_client(int listener, uint32_t proc);
+  friend Result<ExecClient> accept_exec_client(int listener);
   void say(const nlohmann::json& j);
   Fd sock_, in_, out_, err_;
-  std::string line_;
 };
 
-Result<ExecClient> accept_exec_client(int listener, uint32_t proc);
+Result<ExecClient> accept_exec_client(int listener);
 
 // `veil update` of a microVM container: the resources go to the guest's veil (through the
 // monitor's socket), answered within 30 s.

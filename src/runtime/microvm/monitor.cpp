@@ -192,7 +192,7 @@ void Monitor::on_frame(vm::Frame f) {
 }
 
 void Monitor::accept_exec() {
-  auto c = accept_exec_client(exec_listener_.get(), next_exec_);
+  auto c = accept_exec_client(exec_listener_.get());
   if (!c) {
     log::warn("microvm " + cfg_.id + ": exec: " + c.error().str());
     return;
