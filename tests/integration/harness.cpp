@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -228,6 +229,37 @@ int receive_fd(int listener, std::string* name) {
   }
   ::close(conn);
   return fd;
+}
+
+int listen_unix(const std::string& path) {
+  int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(s, 1) != 0) {
+    if (s >= 0) ::close(s);
+    return -1;
+  }
+  return s;
+}
+
+std::string read_until(int fd, const std::string& needle, int timeout_ms) {
+  std::string out;
+  for (int waited = 0; waited < timeout_ms && out.find(needle) == std::string::npos;) {
+    struct pollfd p {
+      fd, POLLIN, 0
+    };
+    if (::poll(&p, 1, 100) <= 0) {
+      waited += 100;
+      continue;
+    }
+    char buf[256];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
 }
 
 }  // namespace veil::test

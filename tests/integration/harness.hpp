@@ -61,6 +61,10 @@ bool wait_status(const Veil& v, const std::string& id, const std::string& status
 // Accepts one connection on listener and receives one fd (runc's console-socket protocol: the
 // pty master as SCM_RIGHTS, its name as data). -1 on failure.
 int receive_fd(int listener, std::string* name);
+// A listening unix stream socket at path (-1 on failure).
+int listen_unix(const std::string& path);
+// Reads fd until the text contains needle, EOF, or timeout_ms; returns what was read.
+std::string read_until(int fd, const std::string& needle, int timeout_ms = 10'000);
 
 #define REQUIRE_ROOT()                                                       \
   do {                                                                       \

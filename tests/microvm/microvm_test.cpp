@@ -185,12 +185,8 @@ TEST(Microvm, TerminalThroughRunAndConsoleSocketWithResize) {
   c.config["process"]["terminal"] = true;
   c.write();
   std::string path = c.dir() + "/console.sock";
-  Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  Fd listener(listen_unix(path));
+  ASSERT_TRUE(listener) << path;
   int master = -1;
   std::string name;
   std::thread t([&] { master = receive_fd(listener.get(), &name); });
@@ -206,17 +202,7 @@ TEST(Microvm, TerminalThroughRunAndConsoleSocketWithResize) {
   ASSERT_EQ(::ioctl(master, TIOCSWINSZ, &ws), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(::write(master, "hello\n", 6), 6);
-  std::string out;
-  for (int i = 0; i < 100 && out.find("got:hello") == std::string::npos; ++i) {
-    struct pollfd p {
-      master, POLLIN, 0
-    };
-    if (::poll(&p, 1, 100) <= 0) continue;
-    char buf[256];
-    ssize_t n = ::read(master, buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
+  std::string out = read_until(master, "got:hello");
   ::close(master);
   EXPECT_NE(out.find("40 120"), std::string::npos) << out;
   EXPECT_NE(out.find("got:hello"), std::string::npos) << out;
