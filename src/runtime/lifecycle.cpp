@@ -39,7 +39,7 @@ bool wait_gone(pid_t pid, uint64_t start_time, int timeout_ms) {
   return !linux_proc::alive(pid, start_time);
 }
 
-Result<> destroy(ContainerDir& dir, const State& s) {
+Result<> destroy(const Globals& g, ContainerDir& dir, const State& s) {
   log::debug("container \"" + s.id + "\": deleting");
   auto cg = cgroups::Cgroup::from_dirs(s.cgroup_dirs);
   if (s.pid > 0 && linux_proc::alive(s.pid, s.pid_start_time)) {
@@ -54,6 +54,7 @@ Result<> destroy(ContainerDir& dir, const State& s) {
   if (!s.poststop.empty())
     hooks::run_all_logged(s.poststop, s.public_json(Status::stopped).dump(), "poststop");
   detach_guard(s);
+  if (s.handler == microvm::kHandlerName) microvm::cleanup_after_monitor(g, s.id);
   auto r = cg.destroy();
   auto r2 = dir.remove();
   if (!r) return r;
@@ -140,7 +141,7 @@ Result<> remove(const Globals& g, const std::string& id, bool force) {
   if ((s == Status::running || s == Status::paused || s == Status::creating) && !force)
     return fail("cannot delete container \"" + id + "\" that is " + status_name(s) +
                 " (stop it first or use --force)");
-  return destroy(dir, *st);
+  return destroy(g, dir, *st);
 }
 
 Result<> pause(const Globals& g, const std::string& id) {

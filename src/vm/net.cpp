@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -89,6 +90,12 @@ Result<Fd> plumb_netns(const std::string& netns_path, NicConfig* nic) {
   if (::ioctl(sock.get(), SIOCGIFMTU, &ifr) == 0) nic->mtu = ifr.ifr_mtu;
   nic->gateway = default_gateway(nic->ifname);
 
+  // Another microVM holds this namespace's interface already (its redirection is in place).
+  if (auto q = run_capture({path_exists("/usr/sbin/tc") ? "/usr/sbin/tc" : "/sbin/tc", "qdisc",
+                            "show", "dev", nic->ifname, "ingress"});
+      q && q->out.find("ingress") != std::string::npos)
+    return fail("network namespace " + netns_path + ": its interface " + nic->ifname +
+                " is already joined to another microVM (one VM per pod needs a shim v2)");
   Fd tap(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
   if (!tap) return fail_errno("open /dev/net/tun");
   struct ifreq t {};
@@ -117,6 +124,22 @@ Result<Fd> plumb_netns(const std::string& netns_path, NicConfig* nic) {
     return std::unexpected(r.error().wrap("network namespace " + netns_path));
   }
   return tap;
+}
+
+void unplumb_in(const std::string& netns_path, const std::string& ifname) {
+  Fd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns) return;  // the namespace is gone, and the redirection with it
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setns(ns.get(), CLONE_NEWNET) != 0) ::_exit(1);
+    NicConfig n;
+    n.ifname = ifname;
+    unplumb(n);
+    ::_exit(0);
+  }
+  if (pid > 0)
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
 }
 
 void unplumb(const NicConfig& nic) {

@@ -29,5 +29,8 @@ struct NicConfig {
 Result<Fd> plumb_netns(const std::string& netns_path, NicConfig* nic);
 // Removes the redirections from the veth (in the current namespace). The tap goes with its fd.
 void unplumb(const NicConfig& nic);
+// The same from outside: joins netns_path in a child process first (for `delete` after the
+// monitor was killed).
+void unplumb_in(const std::string& netns_path, const std::string& ifname);
 
 }  // namespace veil::vm

@@ -495,6 +495,19 @@ TEST(Microvm, TheGuestTakesThePodNetworkAndReachesTheHost) {
   EXPECT_EQ(got.get(), "hello-from-guest\n");
   ::close(lsock);
   EXPECT_TRUE(vm_gone(v, id, b));
+  // One VM per namespace: while a VM holds it, another is refused, naming why.
+  VmBundle holder({"sleep", "60"});
+  holder.config["linux"]["namespaces"] = b.config["linux"]["namespaces"];
+  holder.write();
+  std::string hid = unique_id("vm");
+  ASSERT_EQ(v({"run", "-d", "--bundle", holder.dir(), hid}).code, 0);
+  std::string id3 = unique_id("vm");
+  auto second = v({"run", "--bundle", b.dir(), id3});
+  EXPECT_NE(second.code, 0);
+  EXPECT_NE(second.err.find("already joined to another microVM"), std::string::npos) << second.err;
+  EXPECT_TRUE(vm_gone(v, id3, b));
+  EXPECT_EQ(v({"delete", "--force", hid}).code, 0);
+  EXPECT_TRUE(vm_gone(v, hid, holder));
   // The namespace is as CNI left it: no tap, no redirection on its veth.
   EXPECT_NE(sh("ip -n " + ns + " link show veiltap0").code, 0);
   EXPECT_EQ(sh("tc -n " + ns + " qdisc show dev eth0").out.find("ingress"), std::string::npos);

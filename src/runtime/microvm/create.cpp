@@ -20,6 +20,7 @@
 #include "runtime/microvm/monitor.hpp"
 #include "runtime/sync.hpp"
 #include "runtime/terminal.hpp"
+#include "vm/net.hpp"
 
 namespace veil::runtime::microvm {
 
@@ -36,6 +37,14 @@ Result<bool> wanted(const Globals& g, const std::map<std::string, std::string>& 
 
 std::string vm_dir(const Globals& g, const std::string& id) {
   return g.root + "/" + id + "/vm";
+}
+
+void cleanup_after_monitor(const Globals& g, const std::string& id) {
+  auto net = read_file(vm_dir(g, id) + "/net.json");
+  if (!net) return;
+  auto j = json::parse(*net, nullptr, false);
+  if (j.is_object())
+    vm::unplumb_in(j.value("netns", std::string()), j.value("ifname", std::string()));
 }
 
 namespace {
@@ -176,6 +185,11 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   mc.create_request = {{"id", id}, {"config", gc->config}, {"files", gc->files}};
   mc.shape = shape;
   mc.netns = network_namespace_path(config);
+  // With the runc shim each container of a pod gets its own VM: the pod's sandbox (pause)
+  // container needs no network, so the pod's namespace is left to its application container.
+  if (st.annotations.count("io.kubernetes.cri.container-type") &&
+      st.annotations["io.kubernetes.cri.container-type"] == "sandbox")
+    mc.netns.clear();
   mc.assets = *assets;
   const char* tmpl = ::getenv("VEIL_VM_TEMPLATE");
   mc.use_template = !(tmpl && std::string(tmpl) == "off");

@@ -31,6 +31,10 @@ struct CreateInput {
 Result<pid_t> create(const Globals& g, const std::string& id, const CreateOptions& opts,
                      const CreateInput& in, Fd* console_out = nullptr);
 
+// At delete: what a monitor killed with SIGKILL could not undo (the tc redirections in the pod's
+// network namespace). QEMU died with it; the VM directory goes with the state directory.
+void cleanup_after_monitor(const Globals& g, const std::string& id);
+
 // The VM directory of a container (inside its state directory).
 std::string vm_dir(const Globals& g, const std::string& id);
 

@@ -110,6 +110,9 @@ Result<> Monitor::prepare() {
   if (!cfg_.netns.empty()) {
     tap = VEIL_TRY(vm::plumb_netns(cfg_.netns, &nic_));
     plumbed_ = true;
+    // For `delete` when we die without undoing it (SIGKILL).
+    (void)write_file_atomic(cfg_.vm_dir + "/net.json",
+                            json{{"netns", cfg_.netns}, {"ifname", nic_.ifname}}.dump(), 0600);
   }
   guest_ = VEIL_TRY(vm::start_guest(cfg_.assets, cfg_.shape, tmpl ? &*tmpl : nullptr, disk,
                                     cfg_.vm_dir + "/qemu.log", cfg_.timeout_ms, tap.get()));
