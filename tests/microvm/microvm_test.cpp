@@ -227,9 +227,26 @@ TEST(Microvm, ExecRelaysStdinStdoutStderrAndExitCodes) {
   // The exec'd process shares the container's pid namespace: it sees the workload.
   auto ps = v({"exec", id, "ps"});
   EXPECT_NE(ps.out.find("sleep 60"), std::string::npos) << ps.out;
-  auto bad = v({"exec", "--tty", id, "true"});
-  EXPECT_NE(bad.code, 0);
-  EXPECT_NE(bad.err.find("--tty"), std::string::npos) << bad.err;
+  // A terminal: foreground (the guest's veil relays its pty), and detached with a console socket
+  // (containerd's shim), through a host pty.
+  auto t = v({"exec", "--tty", id, "sh", "-c", "tty; test -t 1 && echo tty-ok"});
+  EXPECT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("/dev/pts/"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("tty-ok"), std::string::npos) << t.out;
+  std::string path = b.dir() + "/exec-console.sock";
+  Fd listener(listen_unix(path));
+  ASSERT_TRUE(listener) << path;
+  int master = -1;
+  std::string name;
+  std::thread rt([&] { master = receive_fd(listener.get(), &name); });
+  auto d = v({"exec", "--tty", "--detach", "--console-socket", path, id, "sh", "-c",
+              "read l; echo got:$l"});
+  rt.join();
+  ASSERT_EQ(d.code, 0) << d.err;
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(::write(master, "hi\n", 3), 3);
+  EXPECT_NE(read_until(master, "got:hi").find("got:hi"), std::string::npos);
+  ::close(master);
   EXPECT_EQ(v({"delete", "--force", id}).code, 0);
   EXPECT_TRUE(vm_gone(v, id, b));
 }

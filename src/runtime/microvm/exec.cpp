@@ -4,13 +4,17 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "base/file.hpp"
 #include "base/strings.hpp"
 #include "runtime/microvm/exec_relay.hpp"
 #include "runtime/microvm/handler.hpp"
+#include "runtime/terminal.hpp"
 
 namespace veil::runtime::microvm {
 
@@ -69,21 +73,55 @@ Result<int> exec(const Globals& g, const State& st, const ExecOptions& o) {
   auto unsupported = [](const char* what) {
     return fail(std::string(what) + ": not supported for a microVM container yet");
   };
-  if (o.tty) return unsupported("--tty");
-  if (!o.console_socket.empty()) return unsupported("--console-socket");
   if (o.preserve_fds > 0) return unsupported("--preserve-fds");
   if (!o.caps.empty()) return unsupported("--cap");
   if (!o.cgroups.empty()) return unsupported("--cgroup");
   if (!o.additional_gids.empty()) return unsupported("--additional-gids");
   auto proc = VEIL_TRY(build_process(st, o));
-  if (proc.value("terminal", false)) return unsupported("process.terminal");
+  if (o.tty) proc["terminal"] = true;
+  bool terminal = proc.value("terminal", false);
+  if (terminal && o.detach && o.console_socket.empty())
+    return fail("exec: a terminal with --detach needs --console-socket");
+  if (!terminal && !o.console_socket.empty())
+    return fail("exec: --console-socket needs --tty (or process.terminal)");
   std::string where = "exec in container \"" + st.id + "\"";
+  // A terminal: the guest's veil makes the pty and relays it to the exec's stdio there; here the
+  // stdio is ours in raw mode (foreground), or a raw host pty whose master goes to
+  // --console-socket (detached, containerd's shim).
+  Fd tty_master, tty_slave;
+  if (terminal) {
+    struct winsize ws {};
+    if (!o.console_socket.empty()) {
+      tty_master.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+      if (!tty_master || ::grantpt(tty_master.get()) != 0 || ::unlockpt(tty_master.get()) != 0)
+        return fail_errno("open a pty for the exec's terminal");
+      tty_slave.reset(::open(::ptsname(tty_master.get()), O_RDWR | O_NOCTTY | O_CLOEXEC));
+      if (!tty_slave) return fail_errno("open the pty's slave");
+      struct termios t;
+      if (::tcgetattr(tty_slave.get(), &t) == 0) {
+        ::cfmakeraw(&t);
+        ::tcsetattr(tty_slave.get(), TCSANOW, &t);
+      }
+      VEIL_CHECK(send_to_console_socket(o.console_socket, tty_master.get()));
+    } else if (::ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) {
+      proc["consoleSize"] = {{"height", ws.ws_row}, {"width", ws.ws_col}};
+    }
+  }
   if (!o.detach) {
     // --pid-file: the exec'd process lives in the guest; its pid there is what there is.
     auto started = [&](int guest_pid) {
       if (!o.pid_file.empty()) (void)write_file_atomic(o.pid_file, std::to_string(guest_pid));
     };
+    // Our terminal passes keys through: the guest's pty does the line discipline.
+    struct termios saved {};
+    bool raw = terminal && ::isatty(0) && ::tcgetattr(0, &saved) == 0;
+    if (raw) {
+      struct termios t = saved;
+      ::cfmakeraw(&t);
+      ::tcsetattr(0, TCSANOW, &t);
+    }
     auto code = exec_in_vm(vm_dir(g, st.id), proc, started, nullptr);
+    if (raw) ::tcsetattr(0, TCSANOW, &saved);
     if (!code) return std::unexpected(code.error().wrap(where));
     return code;
   }
@@ -96,6 +134,11 @@ Result<int> exec(const Globals& g, const State& st, const ExecOptions& o) {
   if (relay < 0) return fail_errno("fork the exec relay");
   if (relay == 0) {
     ::close(ready[0]);
+    if (tty_slave) {  // the exec's stdio is the host pty
+      for (int fd = 0; fd < 3; ++fd) ::dup2(tty_slave.get(), fd);
+      ::setsid();
+      (void)::ioctl(0, TIOCSCTTY, 0);
+    }
     int sig = 0;
     auto code = exec_in_vm(
         vm_dir(g, st.id), proc,
@@ -119,6 +162,7 @@ Result<int> exec(const Globals& g, const State& st, const ExecOptions& o) {
     ::_exit(*code & 0xff);
   }
   ::close(ready[1]);
+  tty_slave.reset();
   Fd r(ready[0]);
   std::string got;
   char buf[512];
