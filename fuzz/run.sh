@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-10}
 if [ "${1:-}" = "--seconds" ]; then seconds=$2; shift 2; fi
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(oci_spec seccomp annotations guard_policy kbs_request jose tpm state)
+[ ${#targets[@]} -eq 0 ] && targets=(oci_spec seccomp annotations guard_policy kbs_request jose tpm state vm_frames)
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
 cc=$(command -v clang-16 || true)
 cxx=$(command -v clang++-16 || true)
@@ -30,6 +30,8 @@ flags="-U__cpp_concepts -D__cpp_concepts=202002L -Wno-builtin-macro-redefined -f
     CC=$cc CXX=$cxx cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVEIL_FUZZ=ON \
       -DVEIL_TESTS=OFF -DVEIL_STATIC=OFF "-DCMAKE_CXX_FLAGS=$flags" "-DCMAKE_C_FLAGS=$flags" \
       >/dev/null || exit 1
+  else
+    cmake "$dir" >/dev/null || exit 1  # a new target in fuzz/CMakeLists.txt
   fi
   cmake --build "$dir" -j "${JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}" >"$dir/build.log" 2>&1 ||
     { tail -30 "$dir/build.log" >&2; exit 1; }

@@ -14,6 +14,7 @@
 #include "base/packet.hpp"
 #include "base/strings.hpp"
 #include "base/time.hpp"
+#include "vm/reports.hpp"
 
 namespace veil::runtime::microvm {
 
@@ -103,21 +104,20 @@ bool ExecClient::on_frame(const vm::Frame& f) {
     case FrameType::updated:
       say({{"ok", true}});
       return false;
-    case FrameType::started: {
-      auto j = json::parse(f.payload, nullptr, false);
-      say({{"pid", j.is_object() ? j.value("pid", 0) : 0}});
+    case FrameType::started:
+      say({{"pid", vm::reported_pid(f.payload).value_or(0)}});
       return true;
-    }
     case FrameType::exit: {
-      auto j = json::parse(f.payload, nullptr, false);
-      say(j.is_object() ? j : json{{"exit", 255}});
+      int ws = vm::exit_wait_status(f.payload);
+      if (ws & 0x7f)
+        say({{"signal", ws & 0x7f}});
+      else
+        say({{"status", (ws >> 8) & 0xff}});
       return false;
     }
-    case FrameType::error: {
-      auto j = json::parse(f.payload, nullptr, false);
-      say({{"error", j.is_object() ? j.value("message", f.payload) : f.payload}});
+    case FrameType::error:
+      say({{"error", vm::error_message(f.payload)}});
       return false;
-    }
     default:
       return true;
   }

@@ -22,6 +22,7 @@
 #include "base/time.hpp"
 #include "runtime/microvm/exec_relay.hpp"
 #include "vm/net.hpp"
+#include "vm/reports.hpp"
 
 namespace veil::runtime::microvm {
 namespace {
@@ -129,19 +130,22 @@ Result<> Monitor::prepare() {
   auto ack = VEIL_TRY(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::hello_ack, 0,
                                      cfg_.timeout_ms, "agent hello"));
   auto aj = json::parse(ack.payload, nullptr, false);
-  if (!aj.is_object() || aj.value("token", "") != token)
+  auto field = [&](const char* k) {
+    return aj.is_object() && aj.contains(k) && aj[k].is_string() ? aj[k].get<std::string>() : "";
+  };
+  if (field("token") != token)
     return fail("agent hello: the guest answered with another sandbox's token");
   int64_t t_hello = monotonic_ms();
   send(FrameType::create, 0, cfg_.create_request.dump());
   auto created = VEIL_TRY(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::created, 0,
                                          cfg_.timeout_ms, "create in the guest"));
-  log::debug(
-      strprintf("microvm %s: %s, kernel %s; image %lld ms, template %lld ms, guest %lld ms, "
-                "create %lld ms %s",
-                cfg_.id.c_str(), guest_.how.c_str(), aj.value("kernel", "?").c_str(),
-                static_cast<long long>(t_image - t0), static_cast<long long>(t_tmpl - t_image),
-                static_cast<long long>(t_hello - t_tmpl),
-                static_cast<long long>(monotonic_ms() - t_hello), created.payload.c_str()));
+  log::debug(strprintf(
+      "microvm %s: %s, kernel %s; image %lld ms, template %lld ms, guest %lld ms, "
+      "create %lld ms %s",
+      cfg_.id.c_str(), guest_.how.c_str(), vm::error_message(field("kernel")).c_str(),
+      static_cast<long long>(t_image - t0), static_cast<long long>(t_tmpl - t_image),
+      static_cast<long long>(t_hello - t_tmpl), static_cast<long long>(monotonic_ms() - t_hello),
+      vm::error_message(created.payload).c_str()));
   // `veil exec` connects here.
   exec_listener_ = VEIL_TRY(listen_exec(exec_socket(cfg_.vm_dir)));
   return {};
@@ -174,21 +178,11 @@ void Monitor::on_frame(vm::Frame f) {
                                                              : 2,
                           f.payload, 60'000);
       return;
-    case FrameType::exit: {
-      auto j = json::parse(f.payload, nullptr, false);
-      int status = 0;
-      if (j.is_object() && j.contains("signal"))
-        status = j["signal"].get<int>() & 0x7f;  // a wait status: killed by that signal
-      else if (j.is_object())
-        status = (j.value("status", 255) & 0xff) << 8;
-      finish(status);
-    }
-    case FrameType::error: {
-      auto j = json::parse(f.payload, nullptr, false);
-      log::warn("microvm " + cfg_.id +
-                ": agent: " + (j.is_object() ? j.value("message", f.payload) : f.payload));
+    case FrameType::exit:
+      finish(vm::exit_wait_status(f.payload));
+    case FrameType::error:
+      log::warn("microvm " + cfg_.id + ": agent: " + vm::error_message(f.payload));
       return;
-    }
     default:
       return;
   }
@@ -210,7 +204,7 @@ void Monitor::accept_exec() {
 
 void Monitor::finish(int wait_status) {
   undo();
-  if (WIFSIGNALED(wait_status) || (wait_status & 0x7f)) {
+  if (wait_status & 0x7f) {  // killed by a signal (vm::exit_wait_status checked it)
     int sig = wait_status & 0x7f;
     ::signal(sig, SIG_DFL);
     sigset_t all;
