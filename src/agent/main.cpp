@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/guard.hpp"
 #include "agent/guest_boot.hpp"
 #include "agent/processes.hpp"
 #include "base/file.hpp"
@@ -71,6 +72,7 @@ class Agent {
   std::string id_;
   bool hello_done_ = false;
   std::map<uint32_t, Proc> procs_;
+  agent::GuestGuard guard_;
 };
 
 std::string unhex(const std::string& h) {
@@ -140,6 +142,8 @@ void Agent::on_create(const json& j) {
           write_file_atomic(std::string(agent::kGuestBundle) + "/config.json", j["config"].dump());
       !r)
     return send_error(0, r.error().str());
+  if (j.contains("guard"))
+    if (auto r = guard_.start(j["guard"]); !r) return send_error(0, r.error().str());
   auto p = agent::spawn_container(j["id"].get<std::string>());
   if (!p) return send_error(0, p.error().str());
   id_ = j["id"].get<std::string>();
@@ -298,7 +302,11 @@ void Agent::serve() {
         fds.push_back({p.in.get(), POLLOUT, 0}), slots.push_back({id, 3});
       draining |= p.exited;
     }
+    size_t guard_slot = fds.size();
+    if (guard_.active()) fds.push_back({guard_.fd(), POLLIN, 0});
     int r = ::poll(fds.data(), fds.size(), draining ? 50 : -1);
+    if (guard_.active() && guard_slot < fds.size() && fds[guard_slot].revents)
+      guard_.drain([&](json e) { send(FrameType::event, 0, e.dump()); });
     if (r < 0 && errno != EINTR) ::usleep(10'000);
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       char buf[65536];
@@ -364,6 +372,14 @@ void Agent::serve() {
         std::string s(buf, static_cast<size_t>(n));
         if (s.starts_with("pid ")) {
           p.guest_pid = std::atoi(s.c_str() + 4);
+          // Guarded from here on: the process still waits for `start`.
+          if (guard_.active())
+            if (auto att = guard_.attach(id_, p.guest_pid); !att) {
+              ::kill(p.guest_pid, SIGKILL);
+              send_error(0, att.error().str());
+              src.reset();
+              continue;
+            }
           send_json(FrameType::created, 0,
                     {{"pid", p.guest_pid},
                      {"mount_ms", p.mount_ms},

@@ -83,6 +83,7 @@ struct Plan {
   std::optional<seccomp::CompiledFilter> filter;
   std::optional<GuardPlan> guard;
   cgroups::Layout layout;
+  bool microvm = false;
 };
 
 Result<Plan> plan_container(const Globals& g, const CreateOptions& opts, bool foreground) {
@@ -100,8 +101,10 @@ Result<Plan> plan_container(const Globals& g, const CreateOptions& opts, bool fo
   p.spec = VEIL_TRY(oci::parse_spec(p.config_text));
   VEIL_CHECK(check_spec(p.spec, opts, foreground));
   if (!p.spec.linux.seccomp.is_null()) p.filter = VEIL_TRY(seccomp::compile(p.spec.linux.seccomp));
+  // A microVM's guard is planned by its handler (the guest enforces it).
+  p.microvm = VEIL_TRY(microvm::wanted(g, p.spec.annotations));
   // A bad guard policy fails here, before anything exists.
-  p.guard = VEIL_TRY(plan_guard(p.spec, p.filter && p.filter->uses_notify()));
+  if (!p.microvm) p.guard = VEIL_TRY(plan_guard(p.spec, p.filter && p.filter->uses_notify()));
   p.rootfs =
       p.spec.root.path.starts_with("/") ? p.spec.root.path : p.bundle + "/" + p.spec.root.path;
   struct stat rst;
@@ -171,7 +174,7 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
                      Fd* console_out) {
   VEIL_CHECK(validate_id(id));
   auto plan = VEIL_TRY(plan_container(g, opts, console_out != nullptr));
-  if (VEIL_TRY(microvm::wanted(g, plan.spec.annotations)))
+  if (plan.microvm)
     return microvm::create(g, id, opts, {plan.bundle, plan.rootfs, plan.config_text}, console_out);
   const oci::Spec& spec = plan.spec;
   auto cgroup = cgroups::Cgroup::for_container(plan.layout, spec.linux.cgroups_path, id);

@@ -69,15 +69,10 @@ guard::Instance instance_of(const nlohmann::json& g) {
 
 }  // namespace
 
-Result<std::optional<GuardPlan>> plan_guard(const oci::Spec& spec, bool oci_notify) {
-  auto it = spec.annotations.find(kGuardAnnotation);
-  if (it == spec.annotations.end()) return std::nullopt;
-  const std::string& ref = it->second;
-  GuardPlan p;
-  p.inst = guard::Instance::from_env();
+Result<nlohmann::json> compile_guard_policy(const guard::Instance& inst, const std::string& ref) {
   std::string bin = guard::guard_binary();
-  auto c = run_capture({bin, "--dir", p.inst.run_dir, "--bpffs", p.inst.bpffs, "--policy-dir",
-                        p.inst.policy_dir, "prepare", "--policy", ref});
+  auto c = run_capture({bin, "--dir", inst.run_dir, "--bpffs", inst.bpffs, "--policy-dir",
+                        inst.policy_dir, "prepare", "--policy", ref});
   if (!c)
     return std::unexpected(c.error().wrap("guard: cannot run " + bin +
                                           " (install veil-guard next to veil or set "
@@ -88,6 +83,16 @@ Result<std::optional<GuardPlan>> plan_guard(const oci::Spec& spec, bool oci_noti
   auto j = nlohmann::json::parse(c->out, nullptr, false);
   if (!j.is_object() || !j.contains("spec"))
     return fail("guard: " + bin + " prepare printed no policy");
+  return j;
+}
+
+Result<std::optional<GuardPlan>> plan_guard(const oci::Spec& spec, bool oci_notify) {
+  auto it = spec.annotations.find(kGuardAnnotation);
+  if (it == spec.annotations.end()) return std::nullopt;
+  const std::string& ref = it->second;
+  GuardPlan p;
+  p.inst = guard::Instance::from_env();
+  auto j = VEIL_TRY(compile_guard_policy(p.inst, ref));
   p.spec = VEIL_TRY(guard::Spec::from_json(j["spec"]));
   p.mechs = j.value("mechs", 0U);
   std::string bpf_error = j.value("bpf_error", std::string());

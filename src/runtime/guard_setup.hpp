@@ -45,6 +45,9 @@ struct GuardPlan {
   landlock::Ruleset ruleset;  // computed in the init
 };
 
+// `veil-guard prepare --policy ref`: the policy validated and compiled ({"spec", "mechs", …}).
+Result<nlohmann::json> compile_guard_policy(const guard::Instance& inst, const std::string& ref);
+
 // nullopt when the container asks for no guard. oci_notify: the OCI profile already has a
 // seccomp listener (only one is allowed per process tree, so the guard then goes without).
 Result<std::optional<GuardPlan>> plan_guard(const oci::Spec& spec, bool oci_notify);

@@ -96,7 +96,7 @@ Result<> wait_ready(Guest& g, int timeout_ms, const std::string& log_path) {
 Result<Template> build_template(const Assets& a, const Shape& s, const std::string& dir,
                                 int timeout_ms) {
   VEIL_CHECK(mkdir_all(dir, 0700));
-  Template t{dir, dir + "/mem", dir + "/state"};
+  Template t{dir, dir + "/mem", dir + "/state", Fd()};
   std::string disk = dir + "/disk.img", log = dir + "/qemu.log";
   VEIL_CHECK(make_blank_disk(disk));
   MachineSpec m;
@@ -136,37 +136,76 @@ Result<Template> build_template(const Assets& a, const Shape& s, const std::stri
 
 }  // namespace
 
+namespace {
+
+// flock with a deadline (flock itself cannot time out).
+Result<> lock_within(int fd, int op, int64_t deadline, const std::string& what) {
+  while (::flock(fd, op | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) return fail_errno("lock " + what);
+    if (monotonic_ms() > deadline)
+      return fail("microVM template " + what +
+                  ": another process holds its lock (still building?)");
+    ::usleep(20'000);
+  }
+  return {};
+}
+
+bool template_ready(const Template& t) {
+  return path_exists(t.state) && path_exists(t.mem);
+}
+
+// Templates of this shape made for other assets (an older initramfs): removed unless some
+// sandbox holds them (its shared lock).
+void remove_stale(const std::string& prefix, const std::string& name) {
+  DIR* d = ::opendir(template_root().c_str());
+  if (!d) return;
+  while (auto* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (!n.starts_with(prefix) || n == name || n.ends_with(".lock")) continue;
+    std::string dir = template_root() + "/" + n;
+    Fd other(::open((dir + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (other && ::flock(other.get(), LOCK_EX | LOCK_NB) == 0) (void)remove_all(dir);
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
 Result<Template> ensure_template(const Assets& a, const Shape& s, int timeout_ms) {
   VEIL_CHECK(mkdir_all(template_root(), 0700));
   // The device layout is part of the key: clones need the template's exact devices.
   std::string prefix = strprintf("%s-%dm-%dc-%s-", s.accel.c_str(), s.mem_mib, s.vcpus, kLayout);
   std::string name = prefix + assets_tag(a);
   std::string dir = template_root() + "/" + name;
-  Fd lock(::open((dir + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!lock) return fail_errno("template lock " + dir + ".lock");
-  // Bounded: a builder that hangs holds the lock no longer than its own timeout.
+  Template t{dir, dir + "/mem", dir + "/state", Fd()};
+  t.lock.reset(::open((dir + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!t.lock) return fail_errno("template lock " + dir + ".lock");
   int64_t deadline = monotonic_ms() + timeout_ms;
-  while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+  VEIL_CHECK(lock_within(t.lock.get(), LOCK_SH, deadline, dir));
+  if (template_ready(t)) return t;
+  // Build it, or wait for whoever builds it: the builder holds the lock exclusively, then shared
+  // like every user, so a waiter looks for the finished template while it waits.
+  for (;;) {
+    if (::flock(t.lock.get(), LOCK_EX | LOCK_NB) == 0) break;
+    if (template_ready(t)) {
+      VEIL_CHECK(lock_within(t.lock.get(), LOCK_SH, deadline, dir));
+      return t;
+    }
     if (monotonic_ms() > deadline)
       return fail("microVM template " + dir + ": another process holds its lock (still building?)");
     ::usleep(20'000);
   }
-  Template t{dir, dir + "/mem", dir + "/state"};
-  if (path_exists(t.state) && path_exists(t.mem)) return t;
-  // Older templates of this shape (other assets) only waste /dev/shm: clones that use them keep
-  // their mappings.
-  if (DIR* d = ::opendir(template_root().c_str())) {
-    while (auto* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n.starts_with(prefix) && n != name && n != name + ".lock")
-        (void)remove_all(template_root() + "/" + n);
+  if (!template_ready(t)) {
+    remove_stale(prefix, name);
+    (void)remove_all(dir);
+    auto built = build_template(a, s, dir, static_cast<int>(deadline - monotonic_ms()));
+    if (!built) {
+      (void)remove_all(dir);
+      return std::unexpected(built.error());
     }
-    ::closedir(d);
   }
-  (void)remove_all(dir);
-  auto built = build_template(a, s, dir, static_cast<int>(deadline - monotonic_ms()));
-  if (!built) (void)remove_all(dir);
-  return built;
+  VEIL_CHECK(lock_within(t.lock.get(), LOCK_SH, deadline, dir));
+  return t;
 }
 
 Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,

@@ -27,11 +27,15 @@ struct Shape {
 
 struct Template {
   std::string dir, mem, state;
+  // A shared lock on the template while it is in use: it is never removed under a sandbox that
+  // starts from it (or maps it), nor while it is being built (exclusive).
+  Fd lock;
 };
 
 // The template for this shape and these assets: reused when present, else booted and saved
-// (under a lock: concurrent sandboxes wait for one build). Templates made for other assets of the
-// same shape are removed. Bounded by timeout_ms.
+// (under an exclusive lock: concurrent sandboxes wait for one build). Templates made for other
+// assets of the same shape are removed when nobody uses them. Bounded by timeout_ms. The result
+// holds a shared lock: keep it while the sandbox runs.
 Result<Template> ensure_template(const Assets& a, const Shape& s, int timeout_ms);
 
 // A running guest whose agent is ready for hello.

@@ -48,6 +48,8 @@ const char* frame_type_name(FrameType t) {
       return "updated";
     case FrameType::resize:
       return "resize";
+    case FrameType::event:
+      return "event";
   }
   return "unknown";
 }
@@ -81,7 +83,7 @@ Result<std::optional<Frame>> FrameReader::next() {
   if (buf_.size() < 4 + size_t{len}) return std::nullopt;
   uint8_t type = static_cast<uint8_t>(buf_[4]);
   if (type < static_cast<uint8_t>(FrameType::ready) ||
-      type > static_cast<uint8_t>(FrameType::resize))
+      type > static_cast<uint8_t>(FrameType::event))
     return fail(strprintf("control channel: unknown frame type %u", type));
   Frame f;
   f.type = static_cast<FrameType>(type);

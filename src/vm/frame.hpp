@@ -32,12 +32,13 @@ enum class FrameType : uint8_t {
   stdin_close = 10,
   stdout_data = 11,
   stderr_data = 12,
-  signal = 13,  // host → agent: {"signal"}
-  exit = 14,    // agent → host: {"status"} or {"signal"}; the last frame of a process
-  error = 15,   // either way: {"message"}
+  signal = 13,   // host → agent: {"signal"}
+  exit = 14,     // agent → host: {"status"} or {"signal"}; the last frame of a process
+  error = 15,    // either way: {"message"}
   update = 16,   // host → agent: {"resources"} (linux.resources for the container, in the guest)
   updated = 17,  // agent → host: {}
   resize = 18,   // host → agent: {"rows", "cols"} (the container's terminal)
+  event = 19,    // agent → host: a guard audit event (JSON, as the guard daemon writes them)
 };
 const char* frame_type_name(FrameType t);
 

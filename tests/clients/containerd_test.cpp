@@ -634,6 +634,29 @@ TEST_F(Containerd, CriPodWithALongRunningAndASelfExitingContainer) {
       << "a shim or process of the pod is still running";
   EXPECT_NE(::kill(pid, 0), 0) << "the long-running container's process " << pid << " survived";
 }
+// The guard inside a microVM: the same annotation; the guard's BPF programs run in the guest
+// kernel (BPF LSM), and the event reaches the host's audit stream through the monitor, marked as
+// the guest's.
+TEST_F(Containerd, MicrovmGuardBlocksDriftInTheGuest) {
+  std::string err = guard_->start();
+  ASSERT_EQ(err, "");
+  Cmd c = ctr_run("vm-guarded",
+                  {"sh", "-c",
+                   "cp /bin/busybox /tmp/busybox; /tmp/busybox echo DRIFT-RAN; echo rc=$?; "
+                   "/bin/busybox echo IMAGE-RAN; uname -r"},
+                  false, {"--annotation", "org.veil.guard.policy=default"}, kVeil + "-vm");
+  EXPECT_EQ(c.code, 0) << c.describe();
+  EXPECT_EQ(c.out.find("DRIFT-RAN"), std::string::npos) << c.describe();
+  EXPECT_NE(c.out.find("rc=126"), std::string::npos) << c.describe();
+  EXPECT_NE(c.out.find("IMAGE-RAN"), std::string::npos) << c.describe();
+  EXPECT_NE(c.out.find("6.1.0-"), std::string::npos) << "not the guest kernel: " << c.describe();
+  auto evs = guard_->records_with("\"container\":\"vm-guarded\"");
+  ASSERT_FALSE(evs.empty()) << "no guard event from the guest";
+  EXPECT_NE(evs[0].find("\"rule\":\"drift\""), std::string::npos) << evs[0];
+  EXPECT_NE(evs[0].find("lsm"), std::string::npos) << evs[0];
+  EXPECT_NE(evs[0].find("(guest)\""), std::string::npos) << evs[0];
+}
+
 // The microvm handler through containerd's runc v2 shim: `veil-vm` (veil under another name) runs
 // every container in its own microVM; the shim sees the monitor as the container's process.
 TEST_F(Containerd, MicrovmThroughVeilVm) {

@@ -15,6 +15,7 @@
 #include "linux/cgroup_resources.hpp"
 #include "linux/cgroups.hpp"
 #include "linux/proc.hpp"
+#include "runtime/guard_setup.hpp"
 #include "runtime/microvm/guest_config.hpp"
 #include "runtime/microvm/handler.hpp"
 #include "runtime/microvm/monitor.hpp"
@@ -92,6 +93,18 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   json config = json::parse(in.config_text, nullptr, false);
   auto gc = guest_config(config);
   if (!gc) return fail_with(gc.error());
+  // org.veil.guard.policy: compiled here (a bad policy fails before anything exists), enforced by
+  // the agent in the guest.
+  json guard_policy;
+  if (config.contains("annotations") && config["annotations"].is_object() &&
+      config["annotations"].contains(kGuardAnnotation)) {
+    auto ref = config["annotations"][kGuardAnnotation];
+    if (!ref.is_string())
+      return fail_with(Error{"annotations.org.veil.guard.policy: not a string"});
+    auto compiled = compile_guard_policy(guard::Instance::from_env(), ref.get<std::string>());
+    if (!compiled) return fail_with(compiled.error());
+    guard_policy = {{"spec", (*compiled)["spec"]}};
+  }
   auto assets = vm::find_assets();
   if (!assets) return fail_with(assets.error());
   if (!path_exists("/usr/bin/mkfs.erofs"))
@@ -183,6 +196,7 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   mc.vm_dir = vm_dir(g, id);
   mc.rootfs = in.rootfs;
   mc.create_request = {{"id", id}, {"config", gc->config}, {"files", gc->files}};
+  if (!guard_policy.is_null()) mc.create_request["guard"] = guard_policy;
   mc.shape = shape;
   mc.netns = network_namespace_path(config);
   // With the runc shim each container of a pod gets its own VM: the pod's sandbox (pause)

@@ -94,13 +94,16 @@ Result<GuestConfig> guest_config(const json& config) {
   GuestConfig gc;
   json c = config;
   if (c.contains("annotations") && c["annotations"].is_object())
-    for (const char* a : {"org.veil.guard.policy", "org.veil.secrets"})
-      if (c["annotations"].contains(a))
-        return fail(std::string("annotations.") + a + ": not supported in a microVM yet");
+    if (c["annotations"].contains("org.veil.secrets"))
+      return fail("annotations.org.veil.secrets: not supported in a microVM yet");
   c["root"]["path"] = kGuestRootfs;
   // The guest's veil runs the container on the guest kernel.
-  if (c.contains("annotations") && c["annotations"].is_object())
+  // The guard policy is compiled on the host and enforced by the agent (agent/guard.hpp), not by
+  // the guest's veil (which would look for veil-guard in the guest).
+  if (c.contains("annotations") && c["annotations"].is_object()) {
     c["annotations"].erase(kHandlerAnnotation);
+    c["annotations"].erase("org.veil.guard.policy");
+  }
   if (c.contains("linux") && c["linux"].contains("namespaces") &&
       c["linux"]["namespaces"].is_array()) {
     json kept = json::array();

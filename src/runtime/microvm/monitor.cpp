@@ -20,6 +20,8 @@
 #include "base/strings.hpp"
 #include "base/subprocess.hpp"
 #include "base/time.hpp"
+#include "guard/control.hpp"
+#include "guard/instance.hpp"
 #include "runtime/microvm/exec_relay.hpp"
 #include "vm/net.hpp"
 #include "vm/reports.hpp"
@@ -73,6 +75,7 @@ class Monitor {
   void on_frame(vm::Frame f);
   void on_signal(int sig);
   void send_size();
+  void forward_event(const std::string& payload);
   void accept_exec();
   [[noreturn]] void finish(int wait_status);
   [[noreturn]] void die(const std::string& why);
@@ -81,6 +84,7 @@ class Monitor {
   vm::Guest guest_;
   vm::NicConfig nic_;
   bool plumbed_ = false;
+  std::optional<vm::Template> template_;
 
  public:
   // Everything prepare() may have made: QEMU, the VM's files, the tc redirections.
@@ -103,7 +107,8 @@ Result<> Monitor::prepare() {
   int64_t t0 = monotonic_ms();
   std::string disk = VEIL_TRY(build_image(cfg_.rootfs, cfg_.vm_dir));
   int64_t t_image = monotonic_ms();
-  std::optional<vm::Template> tmpl;
+  // The template stays locked (shared) for the sandbox's life: nobody removes it under us.
+  std::optional<vm::Template>& tmpl = template_;
   if (cfg_.use_template)
     tmpl = VEIL_TRY(vm::ensure_template(cfg_.assets, cfg_.shape, cfg_.timeout_ms));
   int64_t t_tmpl = monotonic_ms();
@@ -157,6 +162,19 @@ void Monitor::on_signal(int sig) {
   send(FrameType::signal, 0, json{{"signal", sig}}.dump());
 }
 
+// A guard event from the guest goes into the host's audit stream through the guard daemon. The
+// guest is not trusted with the container's identity: the id is set here.
+void Monitor::forward_event(const std::string& payload) {
+  auto e = json::parse(payload, nullptr, false);
+  if (!e.is_object()) return;
+  e["container"] = cfg_.id;
+  auto r = guard::control_call(guard::Instance::from_env(), {{"op", "forward"}, {"event", e}}, -1,
+                               2'000);
+  if (!r)
+    log::warn("microvm " + cfg_.id + ": guard event not forwarded (" + r.error().str() +
+              "): " + vm::error_message(e.dump()));
+}
+
 void Monitor::send_size() {
   struct winsize ws {};
   if (::ioctl(cfg_.tty_fd, TIOCGWINSZ, &ws) == 0)
@@ -183,6 +201,8 @@ void Monitor::on_frame(vm::Frame f) {
     case FrameType::error:
       log::warn("microvm " + cfg_.id + ": agent: " + vm::error_message(f.payload));
       return;
+    case FrameType::event:
+      return forward_event(f.payload);
     default:
       return;
   }
