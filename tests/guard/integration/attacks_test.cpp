@@ -97,6 +97,41 @@ TEST_F(GuardAttack, MemfdExecution) {
   }
 }
 
+// The same attacks in a microVM container (docs/microvm.md): the guard's BPF programs run in the
+// guest kernel, and the events reach this daemon through the VM's monitor, marked as the guest's.
+// The reverse shell connects to a listener inside the guest (the VM has no network to the host).
+TEST_F(GuardAttack, InAMicrovmTheGuestKernelStopsFilelessAndReverseShells) {
+  auto in_vm = [](GuardBundle& b) {
+    b.config["annotations"]["org.veil.handler"] = "microvm";
+    nlohmann::json mounts = nlohmann::json::array();
+    for (const auto& m : b.config["mounts"])  // no writable volume into a VM
+      if (m.value("destination", "") != "/out") mounts.push_back(m);
+    b.config["mounts"] = mounts;
+    b.write();
+  };
+  std::string id = unique_id("vm-fl");
+  GuardBundle f({"/bin/attack", "memfd"}, "default");
+  in_vm(f);
+  Cmd c = veil({"run", "--bundle", f.dir(), id});
+  EXPECT_EQ(c.out.find("FILELESS-RAN"), std::string::npos) << c.out << c.err;
+  auto evs = GuardEnv::get().events(id);
+  const auto* e = find_rule(evs, "fileless_exec");
+  ASSERT_NE(e, nullptr) << "no fileless event from the guest: " << c.out << c.err;
+  EXPECT_NE(e->value("mechanism", "").find("(guest)"), std::string::npos) << e->dump();
+
+  std::string rid = unique_id("vm-rs");
+  GuardBundle r({"/bin/sh", "-c",
+                 "nc -l -p 4444 -e /bin/sh -c 'echo MARK-GUEST' & sleep 0.5; "
+                 "/bin/attack spawn 127.0.0.1 4444"},
+                "default");
+  in_vm(r);
+  Cmd rc = veil({"run", "--bundle", r.dir(), rid});
+  auto revs = GuardEnv::get().events(rid);
+  const auto* re = find_rule(revs, "reverse_shell");
+  ASSERT_NE(re, nullptr) << "no reverse_shell event from the guest: " << rc.out << rc.err;
+  EXPECT_NE(re->value("mechanism", "").find("(guest)"), std::string::npos) << re->dump();
+}
+
 TEST_F(GuardAttack, DroppedBinaryIsRefusedWhileTheImageCopyRuns) {
   std::string id = unique_id("drift");
   GuardBundle b({"sh", "-c",
