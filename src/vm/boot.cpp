@@ -210,9 +210,10 @@ Result<Template> ensure_template(const Assets& a, const Shape& s, int timeout_ms
 
 Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,
                           const std::string& disk, const std::string& log_path, int timeout_ms,
-                          int tap_fd) {
+                          int tap_fd, bool user_net) {
   MachineSpec m;
   m.tap_fd = tap_fd;
+  m.user_net = user_net;
   m.accel = s.accel;
   m.assets = a;
   m.mem_mib = s.mem_mib;

@@ -52,7 +52,7 @@ struct Guest {
 // tap_fd: the NIC's backend (net.hpp), or -1.
 Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,
                           const std::string& disk, const std::string& log_path, int timeout_ms,
-                          int tap_fd = -1);
+                          int tap_fd = -1, bool user_net = false);
 
 // The accelerator to use: KVM only when it really boots this guest (a /dev/kvm can exist and
 // still fail on the first instruction it cannot virtualise, as on PVM hosts): probed with one

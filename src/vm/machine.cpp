@@ -104,6 +104,9 @@ std::vector<std::string> qemu_argv(const MachineSpec& m) {
   if (m.tap_fd >= 0) {
     a.insert(a.end(), {"-netdev", "tap,id=n0,fd=5,vhost=off", "-device",
                        "virtio-net-device,netdev=n0" + (m.mac.empty() ? "" : ",mac=" + m.mac)});
+  } else if (m.user_net) {
+    // slirp: 10.0.2.15 for the guest, 10.0.2.2 is the host (its loopback), 10.0.2.3 DNS.
+    a.insert(a.end(), {"-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"});
   } else {
     a.insert(a.end(), {"-device", "virtio-net-device"});
   }

@@ -39,6 +39,7 @@ struct MachineSpec {
   std::string log_path;     // QEMU's stderr
   bool sandbox = true;      // QEMU's seccomp sandbox
   int tap_fd = -1;          // the NIC's backend (fd 5 in QEMU); -1: the NIC has no peer
+  bool user_net = false;    // or QEMU's user-mode network (slirp) as its backend
   std::string mac;          // the NIC's MAC at boot (a clone's comes from the template)
 };
 

@@ -450,6 +450,51 @@ TEST(Microvm, VeilVmRunsEveryContainerInAMicrovm) {
   EXPECT_EQ(c.out, std::string(u.release) + "\n") << c.err;
 }
 
+// Without a network namespace, user-mode networking when asked: the guest reaches the host's
+// loopback as 10.0.2.2. A value other than "user" is refused.
+TEST(Microvm, UserModeNetworkingWhenAsked) {
+  REQUIRE_ROOT();
+  int lsock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lsock, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(lsock, 1), 0);
+  socklen_t al = sizeof a;
+  ::getsockname(lsock, reinterpret_cast<sockaddr*>(&a), &al);
+  int port = ntohs(a.sin_port);
+  auto got = std::async(std::launch::async, [lsock] {
+    struct pollfd p {
+      lsock, POLLIN, 0
+    };
+    if (::poll(&p, 1, 60'000) != 1) return std::string("no connection");
+    int c = ::accept(lsock, nullptr, nullptr);
+    std::string out = read_until(c, "\n", 10'000);
+    ::close(c);
+    return out;
+  });
+  Veil v;
+  VmBundle b({"sh", "-c", "echo via-slirp | nc 10.0.2.2 " + std::to_string(port) + "; echo nc=$?"});
+  b.config["annotations"]["org.veil.microvm.network"] = "user";
+  b.write();
+  std::string id = unique_id("vm");
+  auto r = v({"run", "--bundle", b.dir(), id});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("nc=0"), std::string::npos) << r.out;
+  EXPECT_EQ(got.get(), "via-slirp\n");
+  ::close(lsock);
+  EXPECT_TRUE(vm_gone(v, id, b));
+
+  b.config["annotations"]["org.veil.microvm.network"] = "bridged";
+  b.write();
+  std::string id2 = unique_id("vm");
+  auto bad = v({"run", "--bundle", b.dir(), id2});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("org.veil.microvm.network: unknown \"bridged\""), std::string::npos)
+      << bad.err;
+  EXPECT_TRUE(vm_gone(v, id2, b));
+}
+
 // CNI's shape: a network namespace with a veth (address, default route) made before the
 // container. The VM's NIC is joined to that veth; the guest takes its MAC and address.
 TEST(Microvm, TheGuestTakesThePodNetworkAndReachesTheHost) {

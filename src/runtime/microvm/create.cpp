@@ -199,6 +199,22 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   if (!guard_policy.is_null()) mc.create_request["guard"] = guard_policy;
   mc.shape = shape;
   mc.netns = network_namespace_path(config);
+  // org.veil.microvm.network: "user" gives a VM without a network namespace QEMU's user-mode
+  // network (slirp: outbound connections, the host's loopback as 10.0.2.2).
+  if (auto it = st.annotations.find(kNetworkAnnotation); it != st.annotations.end()) {
+    if (it->second != "user")
+      return fail_with(Error{std::string("annotations.") + kNetworkAnnotation + ": unknown \"" +
+                             it->second + "\" (only \"user\")"});
+    if (!mc.netns.empty())
+      return fail_with(Error{std::string("annotations.") + kNetworkAnnotation +
+                             ": user networking and a network namespace path exclude each other"});
+    mc.user_net = true;
+    // The container uses the guest's network stack, which has the NIC.
+    json kept = json::array();
+    for (const auto& ns : mc.create_request["config"]["linux"]["namespaces"])
+      if (ns.value("type", "") != "network") kept.push_back(ns);
+    mc.create_request["config"]["linux"]["namespaces"] = kept;
+  }
   // With the runc shim each container of a pod gets its own VM: the pod's sandbox (pause)
   // container needs no network, so the pod's namespace is left to its application container.
   if (st.annotations.count("io.kubernetes.cri.container-type") &&

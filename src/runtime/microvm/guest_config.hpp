@@ -13,6 +13,7 @@
 namespace veil::runtime::microvm {
 
 inline constexpr const char* kHandlerAnnotation = "org.veil.handler";
+inline constexpr const char* kNetworkAnnotation = "org.veil.microvm.network";
 // Extra host memory the VMM may use beyond guest RAM (QEMU itself, TCG's translation cache).
 inline constexpr int kVmmOverheadMiB = 192;
 // Guest RAM beyond the workload's memory limit (kernel, agent, page cache of the rootfs).

@@ -121,7 +121,8 @@ Result<> Monitor::prepare() {
                             json{{"netns", cfg_.netns}, {"ifname", nic_.ifname}}.dump(), 0600);
   }
   guest_ = VEIL_TRY(vm::start_guest(cfg_.assets, cfg_.shape, tmpl ? &*tmpl : nullptr, disk,
-                                    cfg_.vm_dir + "/qemu.log", cfg_.timeout_ms, tap.get()));
+                                    cfg_.vm_dir + "/qemu.log", cfg_.timeout_ms, tap.get(),
+                                    cfg_.user_net));
   // Hello: this sandbox's token, the host's clock and fresh entropy for the guest's RNG.
   struct timespec now;
   ::clock_gettime(CLOCK_REALTIME, &now);
@@ -131,6 +132,9 @@ Result<> Monitor::prepare() {
              {"realtime_ns", int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec},
              {"seed", random_hex(32)}};
   if (plumbed_) hello["net"] = nic_.to_json();
+  if (cfg_.user_net)
+    hello["net"] = {
+        {"address", "10.0.2.15"}, {"prefix", 24}, {"gateway", "10.0.2.2"}, {"mtu", 1500}};
   send(FrameType::hello, 0, hello.dump());
   auto ack = VEIL_TRY(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::hello_ack, 0,
                                      cfg_.timeout_ms, "agent hello"));
