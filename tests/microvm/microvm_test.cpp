@@ -63,6 +63,38 @@ int qemu_processes_with(const std::string& needle) {
   return nothing_left(v, id, b);
 }
 
+// A TCP listener on the host for the guest to reach: one connection, its first line (bounded:
+// 60 s for the connection, 10 s for the line).
+struct HostListener {
+  int fd = -1;
+  int port = 0;
+  std::future<std::string> line;
+  explicit HostListener(const std::string& address) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    ::inet_pton(AF_INET, address.c_str(), &a.sin_addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 1) != 0) return;
+    socklen_t al = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &al);
+    port = ntohs(a.sin_port);
+    line = std::async(std::launch::async, [l = fd] {
+      struct pollfd p {
+        l, POLLIN, 0
+      };
+      if (::poll(&p, 1, 60'000) != 1) return std::string("no connection");
+      int c = ::accept(l, nullptr, nullptr);
+      std::string out = read_until(c, "\n", 10'000);
+      ::close(c);
+      return out;
+    });
+  }
+  ~HostListener() {
+    if (line.valid()) line.wait();
+    ::close(fd);
+  }
+};
+
 TEST(Microvm, RunsOnTheGuestKernelAndReturnsTheWorkloadsExitCode) {
   REQUIRE_ROOT();
   Veil v;
@@ -454,25 +486,9 @@ TEST(Microvm, VeilVmRunsEveryContainerInAMicrovm) {
 // loopback as 10.0.2.2. A value other than "user" is refused.
 TEST(Microvm, UserModeNetworkingWhenAsked) {
   REQUIRE_ROOT();
-  int lsock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(lsock, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(lsock, 1), 0);
-  socklen_t al = sizeof a;
-  ::getsockname(lsock, reinterpret_cast<sockaddr*>(&a), &al);
-  int port = ntohs(a.sin_port);
-  auto got = std::async(std::launch::async, [lsock] {
-    struct pollfd p {
-      lsock, POLLIN, 0
-    };
-    if (::poll(&p, 1, 60'000) != 1) return std::string("no connection");
-    int c = ::accept(lsock, nullptr, nullptr);
-    std::string out = read_until(c, "\n", 10'000);
-    ::close(c);
-    return out;
-  });
+  HostListener l("127.0.0.1");
+  ASSERT_GT(l.port, 0);
+  int port = l.port;
   Veil v;
   VmBundle b({"sh", "-c", "echo via-slirp | nc 10.0.2.2 " + std::to_string(port) + "; echo nc=$?"});
   b.config["annotations"]["org.veil.microvm.network"] = "user";
@@ -481,8 +497,7 @@ TEST(Microvm, UserModeNetworkingWhenAsked) {
   auto r = v({"run", "--bundle", b.dir(), id});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("nc=0"), std::string::npos) << r.out;
-  EXPECT_EQ(got.get(), "via-slirp\n");
-  ::close(lsock);
+  EXPECT_EQ(l.line.get(), "via-slirp\n");
   EXPECT_TRUE(vm_gone(v, id, b));
 
   b.config["annotations"]["org.veil.microvm.network"] = "bridged";
@@ -518,29 +533,9 @@ TEST(Microvm, TheGuestTakesThePodNetworkAndReachesTheHost) {
   std::string want_mac = mac.out.substr(0, 17);
 
   // A listener on the host end.
-  int lsock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  ::inet_pton(AF_INET, (net + "1").c_str(), &a.sin_addr);
-  ASSERT_EQ(::bind(lsock, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(lsock, 1), 0);
-  socklen_t al = sizeof a;
-  ::getsockname(lsock, reinterpret_cast<sockaddr*>(&a), &al);
-  int port = ntohs(a.sin_port);
-  auto got = std::async(std::launch::async, [lsock] {
-    struct pollfd p {
-      lsock, POLLIN, 0
-    };
-    if (::poll(&p, 1, 60'000) != 1) return std::string("no connection");
-    int c = ::accept(lsock, nullptr, nullptr);
-    std::string s;
-    char buf[256];
-    ssize_t k;
-    while ((k = ::read(c, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(k));
-    ::close(c);
-    return s;
-  });
-
+  HostListener l(net + "1");
+  ASSERT_GT(l.port, 0);
+  int port = l.port;
   Veil v;
   VmBundle b({"sh", "-c",
               "ip addr show eth0; echo hello-from-guest | nc " + net + "1 " + std::to_string(port) +
@@ -554,8 +549,7 @@ TEST(Microvm, TheGuestTakesThePodNetworkAndReachesTheHost) {
   EXPECT_NE(r.out.find("inet " + net + "2/24"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(want_mac), std::string::npos) << "want " << want_mac << " in\n" << r.out;
   EXPECT_NE(r.out.find("nc=0"), std::string::npos) << r.out;
-  EXPECT_EQ(got.get(), "hello-from-guest\n");
-  ::close(lsock);
+  EXPECT_EQ(l.line.get(), "hello-from-guest\n");
   EXPECT_TRUE(vm_gone(v, id, b));
   // One VM per namespace: while a VM holds it, another is refused, naming why.
   VmBundle holder({"sleep", "60"});
