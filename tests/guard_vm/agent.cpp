@@ -241,6 +241,30 @@ std::string do_mmap_file_wx() {
   return p == MAP_FAILED ? err(errno) : "ok";
 }
 
+// What a dynamic loader does with a program or library it was handed (`ld.so /tmp/x`, dlopen):
+// map the file executable, or map it readable and then make it executable. Never an exec.
+std::string map_exec(int fd, bool then_mprotect) {
+  if (fd < 0) return "open:" + err(errno);
+  void* p =
+      ::mmap(nullptr, 4096, then_mprotect ? PROT_READ : PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  if (p == MAP_FAILED) {
+    ::close(fd);
+    return then_mprotect ? "mmap:" + err(e) : err(e);
+  }
+  std::string r = "ok";
+  if (then_mprotect && ::mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) r = err(errno);
+  ::munmap(p, 4096);
+  ::close(fd);
+  return r;
+}
+
+std::string do_map_memfd() {
+  int fd = ::memfd_create("payload", 0);
+  if (fd < 0 || ::ftruncate(fd, 4096) != 0) return "memfd:" + err(errno);
+  return map_exec(fd, false);
+}
+
 struct Check {
   const char* name;
   std::function<std::string()> action;
@@ -282,6 +306,12 @@ std::vector<Check> checks(const std::string& dropped) {
       {"mmap_anon_rwx", do_mmap_anon_rwx},
       {"mprotect_file_rx", do_mprotect_file_rx},
       {"mmap_file_wx", do_mmap_file_wx},
+      {"mmap_dropped_x",
+       [dropped] { return map_exec(::open(dropped.c_str(), O_RDONLY | O_CLOEXEC), false); }},
+      {"mprotect_dropped_x",
+       [dropped] { return map_exec(::open(dropped.c_str(), O_RDONLY | O_CLOEXEC), true); }},
+      {"mmap_memfd_x", do_map_memfd},
+      {"mmap_image_x", [] { return map_exec(::open(kBusybox, O_RDONLY | O_CLOEXEC), false); }},
   };
 }
 

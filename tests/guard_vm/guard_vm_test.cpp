@@ -353,6 +353,14 @@ const std::vector<Expect> kLsm = with_net(
         {"mprotect_file_rx", "ok", "ok", "", "", nullptr, nullptr, nullptr},
         {"mmap_file_wx", "ok", "errno:EACCES", "wx_memory", "bpf:lsm/mmap_file", nullptr, nullptr,
          nullptr},
+        // A dropped program or library mapped by a loader instead of exec'ed.
+        {"mmap_dropped_x", "ok", "errno:EACCES", "drift", "bpf:lsm/mmap_file", kDrift, nullptr,
+         nullptr},
+        {"mprotect_dropped_x", "ok", "errno:EACCES", "drift", "bpf:lsm/file_mprotect", kDrift,
+         nullptr, nullptr},
+        {"mmap_memfd_x", "ok", "errno:EACCES", "fileless_exec", "bpf:lsm/mmap_file", "memfd",
+         nullptr, nullptr},
+        {"mmap_image_x", "ok", "ok", "", "", nullptr, nullptr, nullptr},
     });
 
 // Without BPF LSM: exec is killed before the program's first instruction, and W^X is left to
@@ -374,6 +382,10 @@ const std::vector<Expect> kFallback = with_net(
         {"mmap_anon_rwx", "ok", "ok", "", "", nullptr, nullptr, nullptr},
         {"mprotect_file_rx", "ok", "ok", "", "", nullptr, nullptr, nullptr},
         {"mmap_file_wx", "ok", "ok", "", "", nullptr, nullptr, nullptr},
+        {"mmap_dropped_x", "ok", "ok", "", "", nullptr, nullptr, nullptr},
+        {"mprotect_dropped_x", "ok", "ok", "", "", nullptr, nullptr, nullptr},
+        {"mmap_memfd_x", "ok", "ok", "", "", nullptr, nullptr, nullptr},
+        {"mmap_image_x", "ok", "ok", "", "", nullptr, nullptr, nullptr},
     });
 
 const std::vector<Expect>& table(const std::string& phase) {
@@ -426,6 +438,9 @@ class GuardVm : public ::testing::Test {
         }
         if (std::string(x.check) == "exec_dropped") {
           EXPECT_EQ(e["exe"], "/tmp/dropped-" + phase) << e.dump();
+        }
+        if (std::string(x.check).ends_with("dropped_x")) {  // the mapped file, not the mapper
+          EXPECT_EQ(e.value("file", ""), "/tmp/dropped-" + phase) << e.dump();
         }
         if (std::string(x.check) == "reverse_shell") {
           EXPECT_EQ(e["exe"], "/bin/sh") << e.dump();

@@ -294,7 +294,9 @@ static __always_inline __u32 path_components(struct path* path, struct path* roo
 
 static __always_inline struct vg_event* scratch_event(void) {
   __u32 zero = 0;
-  return bpf_map_lookup_elem(&scratch, &zero);
+  struct vg_event* e = bpf_map_lookup_elem(&scratch, &zero);
+  if (e) e->file_len = 0; /* only mapping events name a file */
+  return e;
 }
 
 static __always_inline void read_argv(struct vg_event* e) {
@@ -663,15 +665,52 @@ static __always_inline int wx_event(__u16 mech) {
   return enforce;
 }
 
+/* ---- executable mappings of dropped or fileless files (LSM only) ----
+ * A dropped program run through the image's own dynamic loader (`ld.so /tmp/x`), or a library
+ * dlopen'ed from a dropped file, is never exec'ed: the loader maps it with PROT_EXEC. Whatever
+ * decides an exec decides the mapping: the same drift and fileless checks on the mapped file. */
+static __always_inline int exec_mapping(struct file* file, __u16 mech) {
+  __u64 cgid = 0;
+  struct vg_policy* pol = find_policy(&cgid);
+  if (!pol) return 0;
+  /* The program's own file: mapped by exec, whose hooks already decided (one event, not two). */
+  struct task_struct* cur = bpf_get_current_task_btf();
+  if ((void*)BPF_CORE_READ(cur, mm, exe_file) == (void*)file) return 0;
+  int v = vg_fileless_check(pol, (__u64)file);
+  if (!v) v = vg_drift_check(pol, (__u64)file);
+  if (!v) return 0;
+  __u32 rule = v & 0xff;
+  int enforce = (pol->enforce & rule_flag(rule)) != 0;
+  struct vg_event* e = scratch_event();
+  if (e) {
+    e->argv_len = 0;
+    e->family = 0;
+    e->port = 0;
+    e->exe[0] = 0; /* the mapping process: user space reads it */
+    fill_task(e, cgid);
+    struct fs_struct* fs = BPF_CORE_READ(cur, fs);
+    e->file_len = fs ? path_components((struct path*)&file->f_path, &fs->root, e->file) : 0;
+    e->rule = rule;
+    e->detail = (v >> 8) & 0xff;
+    e->mech = mech;
+    e->action = enforce ? VG_ACT_BLOCKED : VG_ACT_AUDITED;
+    emit(e, pol);
+  }
+  return enforce;
+}
+
 SEC("lsm/file_mprotect")
 int BPF_PROG(vg_lsm_mprotect, struct vm_area_struct* vma, unsigned long reqprot, unsigned long prot,
              int ret) {
   if (ret) return ret;
   if (!(prot & PROT_EXEC)) return 0;
   unsigned long flags = BPF_CORE_READ(vma, vm_flags);
+  struct file* file = BPF_CORE_READ(vma, vm_file);
   /* Anonymous memory gaining exec, or a mapping that is (or becomes) writable and executable. */
-  if (BPF_CORE_READ(vma, vm_file) && !(prot & PROT_WRITE) && !(flags & VM_WRITE)) return 0;
-  return wx_event(VG_MECH_LSM_MPROTECT) ? -EACCES : 0;
+  if (!file || (prot & PROT_WRITE) || (flags & VM_WRITE))
+    if (wx_event(VG_MECH_LSM_MPROTECT)) return -EACCES;
+  if (file && !(flags & VM_EXEC)) return exec_mapping(file, VG_MECH_LSM_MPROTECT) ? -EACCES : 0;
+  return 0;
 }
 
 SEC("lsm/mmap_file")
@@ -679,6 +718,11 @@ int BPF_PROG(vg_lsm_mmap, struct file* file, unsigned long reqprot, unsigned lon
              unsigned long flags, int ret) {
   if (ret) return ret;
   if (!(prot & PROT_EXEC)) return 0;
-  if (file && !(prot & PROT_WRITE)) return 0;
-  return wx_event(VG_MECH_LSM_MMAP) ? -EACCES : 0;
+  if (!file || (prot & PROT_WRITE))
+    if (wx_event(VG_MECH_LSM_MMAP)) return -EACCES;
+  if (!file) return 0;
+  /* The checks are global subprograms, which take the file as a plain value: read it as one. */
+  struct file* f = NULL;
+  bpf_probe_read_kernel(&f, sizeof(f), &ctx[0]);
+  return exec_mapping(f, VG_MECH_LSM_MMAP) ? -EACCES : 0;
 }

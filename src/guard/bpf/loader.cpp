@@ -35,9 +35,17 @@ const char* const kLinks[] = {"link_exec",        "link_connect4",     "link_con
 std::string g_libbpf_log;
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
   if (level == LIBBPF_DEBUG) return 0;
-  char buf[1024];
-  vsnprintf(buf, sizeof(buf), fmt, ap);
-  if (g_libbpf_log.size() < 16384) g_libbpf_log += buf;
+  // The verifier's log arrives in one call and its verdict is at the end: keep the tail.
+  va_list copy;
+  va_copy(copy, ap);
+  int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  if (n <= 0) return 0;
+  std::string line(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(line.data(), line.size(), fmt, ap);
+  line.pop_back();
+  g_libbpf_log += line;
+  if (g_libbpf_log.size() > 16384) g_libbpf_log.erase(0, g_libbpf_log.size() - 16384);
   return 0;
 }
 
@@ -113,7 +121,7 @@ Result<uint32_t> load_set(const Instance& inst, bool lsm) {
   g_libbpf_log.clear();
   if (int err = guard_bpf__load(k.s); err) {
     std::string log = g_libbpf_log;
-    if (log.size() > 600) log = "..." + log.substr(log.size() - 600);
+    if (log.size() > 1500) log = "..." + log.substr(log.size() - 1500);
     return fail(
         std::string(lsm ? "BPF LSM" : "tracing") + " programs refused by the kernel: " + log, -err);
   }

@@ -30,6 +30,15 @@ std::vector<std::string> split_nul(const char* p, size_t n) {
   return out;
 }
 
+// Leaf-first components, each followed by '/' (what the BPF side walks) -> "/a/b/c".
+std::string leaf_first_path(const char* buf, uint32_t len, size_t cap) {
+  auto parts = split(std::string_view(buf, std::min<size_t>(len, cap)), '/');
+  std::string path;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it)
+    if (!it->empty()) path += "/" + *it;
+  return path.empty() ? "/" : path;
+}
+
 }  // namespace
 
 ProcInfo proc_info(pid_t pid) {
@@ -180,14 +189,7 @@ nlohmann::json from_bpf(const vg_event& e, Containers& containers) {
   p.comm = field(e.comm, sizeof(e.comm));
   p.exe = field(e.exe, sizeof(e.exe));
   p.argv = split_nul(e.argv, std::min<size_t>(e.argv_len, sizeof(e.argv)));
-  // Leaf-first components -> "/a/b/c".
-  {
-    auto parts = split(std::string_view(e.cwd, std::min<size_t>(e.cwd_len, sizeof(e.cwd))), '/');
-    std::string cwd;
-    for (auto it = parts.rbegin(); it != parts.rend(); ++it)
-      if (!it->empty()) cwd += "/" + *it;
-    p.cwd = cwd.empty() ? "/" : cwd;
-  }
+  p.cwd = leaf_first_path(e.cwd, e.cwd_len, sizeof(e.cwd));
   bool net = e.rule == VG_RULE_EGRESS;
   if (p.exe.empty()) {
     // Network and memory events: the process was refused, not killed, and may still be there.
@@ -200,6 +202,7 @@ nlohmann::json from_bpf(const vg_event& e, Containers& containers) {
   if (!c) j["container"] = field(e.container_id, sizeof(e.container_id));
   j["time"] = boot_ns_to_rfc3339(e.ts_boot_ns);
   if (const char* d = detail_name(e.detail); *d) j["detail"] = d;
+  if (e.file_len > 0) j["file"] = leaf_first_path(e.file, e.file_len, sizeof(e.file));
   if (net) {
     char buf[INET6_ADDRSTRLEN] = {};
     inet_ntop(e.family == 2 ? AF_INET : AF_INET6, e.addr, buf, sizeof(buf));

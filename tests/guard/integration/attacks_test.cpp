@@ -132,6 +132,38 @@ TEST_F(GuardAttack, InAMicrovmTheGuestKernelStopsFilelessAndReverseShells) {
   EXPECT_NE(re->value("mechanism", "").find("(guest)"), std::string::npos) << re->dump();
 }
 
+// A dropped program handed to the image's own dynamic loader is never exec'ed: the loader maps
+// it. In the guest the LSM's mmap hook refuses the executable mapping as drift; the image's copy
+// of the same program still runs through the same loader.
+TEST_F(GuardAttack, InAMicrovmADroppedProgramRunThroughTheLoaderIsRefused) {
+  std::string id = unique_id("vm-ldso");
+  GuardBundle b({"/bin/sh", "-c",
+                 "cp /bin/attack-dyn /tmp/dropped && /lib64/ld-linux-x86-64.so.2 /tmp/dropped "
+                 "hello; echo rc=$?; /lib64/ld-linux-x86-64.so.2 /bin/attack-dyn hello"},
+                "default");
+  b.config["annotations"]["org.veil.handler"] = "microvm";
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const auto& m : b.config["mounts"])
+    if (m.value("destination", "") != "/out") mounts.push_back(m);
+  b.config["mounts"] = mounts;
+  b.write();
+  Cmd c = veil({"run", "--bundle", b.dir(), id});
+  EXPECT_EQ(c.code, 0) << c.out << c.err;
+  // Only the image's copy ran: the dropped one printed nothing, and the loader failed.
+  auto first = c.out.find("HELLO-RAN"), rc = c.out.find("rc=");
+  EXPECT_NE(first, std::string::npos) << c.out << c.err;
+  EXPECT_EQ(c.out.find("HELLO-RAN", first + 1), std::string::npos) << c.out;
+  EXPECT_LT(rc, first) << c.out;
+  EXPECT_EQ(c.out.find("rc=0"), std::string::npos) << c.out << c.err;
+  auto evs = GuardEnv::get().events(id);
+  const auto* e = find_rule(evs, "drift");
+  ASSERT_NE(e, nullptr) << "no drift event from the guest: " << c.out << c.err;
+  EXPECT_EQ(e->value("mechanism", ""), "bpf:lsm/mmap_file (guest)") << e->dump();
+  EXPECT_EQ(e->value("file", ""), "/tmp/dropped") << e->dump();
+  EXPECT_EQ(e->value("action", ""), "blocked") << e->dump();
+  EXPECT_EQ(e->value("container", ""), id) << e->dump();
+}
+
 TEST_F(GuardAttack, DroppedBinaryIsRefusedWhileTheImageCopyRuns) {
   std::string id = unique_id("drift");
   GuardBundle b({"sh", "-c",

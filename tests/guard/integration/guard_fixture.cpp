@@ -55,8 +55,15 @@ GuardEnv& GuardEnv::get() {
     // The rootfs is copied before any container exists: its files predate every container.
     Cmd cp = run({"cp", "-a", veil::test::rootfs(), e.rootfs});
     Cmd cp2 = run({"cp", VEIL_ATTACK_BINARY, e.rootfs + "/bin/attack"});
-    if (cp.code != 0 || cp2.code != 0)
-      e.skip_reason = "cannot build the guard rootfs: " + cp.err + cp2.err;
+    // A dynamically linked copy with the loader and libc it names, as a distribution image has.
+    Cmd cp3 = run({"sh", "-c",
+                   "set -e; r=" + e.rootfs +
+                       "; cp " VEIL_ATTACK_DYNAMIC_BINARY
+                       " $r/bin/attack-dyn; mkdir -p $r/lib64 $r/lib/x86_64-linux-gnu; "
+                       "cp -L /lib64/ld-linux-x86-64.so.2 $r/lib64/; "
+                       "cp -L /lib/x86_64-linux-gnu/libc.so.6 $r/lib/x86_64-linux-gnu/"});
+    if (cp.code != 0 || cp2.code != 0 || cp3.code != 0)
+      e.skip_reason = "cannot build the guard rootfs: " + cp.err + cp2.err + cp3.err;
     sleep_ms(20);
     e.start_daemon();
     return e;
