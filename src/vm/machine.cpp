@@ -15,6 +15,7 @@
 #include "base/file.hpp"
 #include "base/strings.hpp"
 #include "base/subprocess.hpp"
+#include "vm/jail.hpp"
 
 namespace veil::vm {
 
@@ -126,6 +127,8 @@ Result<pid_t> spawn_qemu(const MachineSpec& m, int agent_sock, int qmp_sock) {
   Fd log(::open(m.log_path.empty() ? "/dev/null" : m.log_path.c_str(),
                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!log) return fail_errno("open QEMU's log " + m.log_path);
+  // The jail's root sits beside the machine's disk, in the directory that dies with the machine.
+  Jail jail = VEIL_TRY(plan_jail(m, m.disk.substr(0, m.disk.rfind('/') + 1) + "vmm-root"));
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno("fork QEMU");
@@ -150,6 +153,7 @@ Result<pid_t> spawn_qemu(const MachineSpec& m, int agent_sock, int qmp_sock) {
     ::dup2(q, 4);
     if (t >= 0) ::dup2(t, 5);
     ::syscall(SYS_close_range, t >= 0 ? 6 : 5, ~0U, 0);
+    enter_jail(jail);
     ::execvp(cargv[0], cargv.data());
     const char msg[] = "veil: cannot execute qemu-system-x86_64\n";
     (void)!::write(2, msg, sizeof msg - 1);

@@ -13,6 +13,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <future>
@@ -424,6 +425,96 @@ TEST(Microvm, DeleteForceAfterSigkillOfTheMonitorLeavesNothing) {
   EXPECT_TRUE(wait_status(v, id, "stopped"));
   EXPECT_EQ(v({"delete", "--force", id}).code, 0);
   EXPECT_TRUE(vm_gone(v, id, b));
+}
+
+// The pid of the one QEMU whose command line mentions `needle`, or 0.
+int qemu_pid_with(const std::string& needle) {
+  int found = 0;
+  if (DIR* d = ::opendir("/proc")) {
+    while (auto* e = ::readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      auto cmd = read_file(std::string("/proc/") + e->d_name + "/cmdline");
+      if (cmd && cmd->find("qemu-system") != std::string::npos &&
+          cmd->find(needle) != std::string::npos)
+        found = std::atoi(e->d_name);
+    }
+    ::closedir(d);
+  }
+  return found;
+}
+
+std::string status_field(int pid, const std::string& key) {
+  auto s = read_file("/proc/" + std::to_string(pid) + "/status");
+  if (!s) return "";
+  auto k = s->find("\n" + key + ":");
+  if (k == std::string::npos) return "";
+  auto v = s->find_first_not_of(" \t", k + key.size() + 2);
+  return s->substr(v, s->find('\n', v) - v);
+}
+
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (auto* e = ::readdir(d))
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+        out.push_back(e->d_name);
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// What a guest that took over its VMM would hold: a QEMU with no capabilities, no_new_privs and
+// its seccomp filter, in its own namespaces, whose root holds /usr and this machine's own files.
+TEST(Microvm, TheVmmRunsJailedWithoutCapabilities) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"sleep", "60"});
+  std::string id = unique_id("vm"), other = unique_id("vm");
+  ASSERT_EQ(v({"run", "-d", "--bundle", b.dir(), id}).code, 0);
+  ASSERT_EQ(v({"run", "-d", "--bundle", b.dir(), other}).code, 0);
+  int q = qemu_pid_with(v.root() + "/" + id + "/");
+  ASSERT_GT(q, 0);
+  for (const char* cap : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"})
+    EXPECT_EQ(status_field(q, cap), "0000000000000000") << cap;
+  EXPECT_EQ(status_field(q, "NoNewPrivs"), "1");
+  EXPECT_EQ(status_field(q, "Seccomp"), "2");
+  std::string qp = "/proc/" + std::to_string(q);
+  for (const char* ns : {"mnt", "net", "ipc", "uts"})
+    EXPECT_NE(read_link(qp + "/ns/" + ns), read_link(std::string("/proc/self/ns/") + ns)) << ns;
+  // Its whole file system: the system's programs and libraries, ld.so's cache, four device
+  // nodes, and under the state root only this sandbox's disk and RAM file.
+  std::string root = qp + "/root";
+  std::string state_top = v.root().substr(1, v.root().find('/', 1) - 1);
+  for (const auto& n : names_in(root))
+    EXPECT_TRUE(n == "usr" || n == "etc" || n == "dev" || n == "bin" || n == "sbin" ||
+                n.starts_with("lib") || n == state_top)
+        << "the VMM can see /" << n;
+  EXPECT_EQ(names_in(root + "/etc"), std::vector<std::string>{"ld.so.cache"});
+  EXPECT_EQ(names_in(root + "/dev").size(), 5u) << json(names_in(root + "/dev")).dump();  // + shm
+  EXPECT_FALSE(path_exists(root + "/proc/1"));
+  EXPECT_FALSE(path_exists(root + b.dir()));
+  EXPECT_EQ(names_in(root + v.root()), std::vector<std::string>{id});
+  EXPECT_EQ(names_in(root + v.root() + "/" + id + "/vm"), std::vector<std::string>{"rootfs.img"});
+  // Read-only everywhere but the RAM file: a VMM that writes its disk or the system fails.
+  EXPECT_NE(sh("nsenter -t " + std::to_string(q) + " -m sh -c 'echo x >> " + v.root() + "/" + id +
+               "/vm/rootfs.img' 2>&1")
+                .code,
+            0);
+  EXPECT_EQ(v({"kill", id, "KILL"}).code, 0);
+  EXPECT_EQ(v({"kill", other, "KILL"}).code, 0);
+  EXPECT_TRUE(wait_status(v, id, "stopped"));
+  EXPECT_TRUE(wait_status(v, other, "stopped"));
+  EXPECT_EQ(v({"delete", id}).code, 0);
+  EXPECT_EQ(v({"delete", other}).code, 0);
+  // A cold boot (kernel and initramfs bound into the jail) works the same way.
+  VmBundle c({"echo", "cold boot"});
+  std::string cid = unique_id("vm");
+  auto r = run({"env", "VEIL_VM_TEMPLATE=off", VEIL_BINARY, "--root", v.root(), "run", "--bundle",
+                c.dir(), cid});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "cold boot\n") << r.err;
+  EXPECT_TRUE(vm_gone(v, cid, c));
 }
 
 TEST(Microvm, BadInputIsRefusedWithAClearErrorAndLeavesNothing) {
