@@ -1,7 +1,7 @@
 // The guard's BPF programs on another kernel (label vm): boots Debian 12's cloud kernel (6.1, whose
 // default LSM list has bpf) in QEMU with TCG — this host refuses BPF LSM programs, and its KVM
-// cannot run a stock kernel (docs/testing.md) — with tests/guard_vm/agent.cpp as /init, once for
-// every test here, and asserts what the agent reports on the serial console:
+// cannot run a stock kernel (docs/testing.md) — with tests/guard_vm/guest.cpp as /init, once for
+// every test here, and asserts what the guest program reports on the serial console:
 //   - the production loader picks the BPF LSM set there and attaches it; the fallback set
 //     (VEIL_GUARD_NO_LSM) loads and attaches on the same kernel: both verify, and their CO-RE
 //     relocations resolve against 6.1's BTF;
@@ -202,7 +202,7 @@ Vm start() {
   }
   // The kernel download is cached in the build directory; the initramfs is built each time.
   auto g = run(
-      {VEIL_VM_SCRIPT, cache, tmp, VEIL_VM_AGENT, tmp + "/enforce.json", tmp + "/audit.json"}, 240);
+      {VEIL_VM_SCRIPT, cache, tmp, VEIL_VM_GUEST, tmp + "/enforce.json", tmp + "/audit.json"}, 240);
   if (g.code != 0) {
     vm.failure = "make-guest.sh: " + tail(g.err + g.out, 2000);
     return vm;

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Guest pieces for the guard's VM test (tests/guard_vm):
-#   make-guest.sh CACHE_DIR OUT_DIR AGENT [FILE...]
+#   make-guest.sh CACHE_DIR OUT_DIR GUEST_PROGRAM [FILE...]
 # - Debian 12's cloud kernel (scripts/guest-kernel.sh).
-# - OUT_DIR/initrd.cpio: AGENT as /init, busybox-static as /bin/busybox (/bin/sh, /bin/true,
+# - OUT_DIR/initrd.cpio: GUEST_PROGRAM as /init, busybox-static as /bin/busybox (/bin/sh, /bin/true,
 #   /bin/socat and /bin/renamed link to it), and each FILE in /etc/guard-vm/. No kernel modules: the test talks over the serial console, and everything
 #   else it needs (BPF, cgroup2, tmpfs, loopback) is built into the cloud kernel.
 # Prints "kernel=PATH", "initrd=PATH" and "package=NAME".
 set -euo pipefail
 if [ $# -lt 3 ]; then
-  echo "usage: $0 CACHE_DIR OUT_DIR AGENT [FILE...]" >&2
+  echo "usage: $0 CACHE_DIR OUT_DIR GUEST_PROGRAM [FILE...]" >&2
   exit 2
 fi
 cache=$1 out=$2 agent=$3

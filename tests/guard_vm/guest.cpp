@@ -1,10 +1,13 @@
 // The guest side of the guard's VM test (tests/guard_vm): /init of a QEMU TCG guest booting
-// Debian's cloud kernel, where BPF LSM works. It loads the guard with the production loader
-// (BPF LSM first, as on any host; then, with VEIL_GUARD_NO_LSM, the fallback set on the same
-// kernel), registers cgroups through the production registration path with the specs the host
-// compiled from YAML (`veil-guard prepare`), runs attacks inside and outside them, and prints
-// what happened and every ring-buffer event as "VGVM <json>" lines on the console.
-// It judges nothing: the expectations live in guard_vm_test.cpp on the host.
+// Debian's cloud kernel, where BPF LSM works. Not a second agent: it is the test's program, built
+// on the product's guest code (veil_guest: the guest's mounts and loopback from src/agent, the
+// guard's loader, registry and event formatting). It loads the guard (BPF LSM first, as on any
+// host; then, with VEIL_GUARD_NO_LSM, the fallback set on the same kernel), registers cgroups
+// through the production registration path with the specs the host compiled from YAML
+// (`veil-guard prepare`), runs attacks inside and outside them, and prints what happened and
+// every ring-buffer event as "VGVM <json>" lines on the console. It judges nothing: the
+// expectations live in guard_vm_test.cpp on the host. The microVM product path (veil-agent
+// loading the same programs for a container) is tested by tests/guard's GuardAttack.InAMicrovm….
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -30,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/guest_boot.hpp"
 #include "base/file.hpp"
 #include "guard/bpf/guard_abi.h"
 #include "guard/bpf/loader.hpp"
@@ -79,25 +83,6 @@ double monotonic_s() {
 double uptime_s() {
   auto t = read_file("/proc/uptime");
   return t ? std::strtod(t->c_str(), nullptr) : -1;
-}
-
-void mount_fs(const char* src, const char* dst, const char* type, const char* opts) {
-  ::mkdir(dst, 0755);
-  if (::mount(src, dst, type, 0, opts) != 0)
-    error(std::string("mount ") + type + " on " + dst + ": " + std::strerror(errno));
-}
-
-void loopback_up() {
-  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  struct ifreq ifr {};
-  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-  if (s < 0 || ::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
-    error(std::string("lo: ") + std::strerror(errno));
-  } else {
-    ifr.ifr_flags |= IFF_UP;
-    if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) error(std::string("lo up: ") + std::strerror(errno));
-  }
-  if (s >= 0) ::close(s);
 }
 
 // A dual-stack listener on [::]:port (IPv4 arrives as ::ffff:a.b.c.d).
@@ -507,16 +492,13 @@ void phase(const std::string& name, const Instance& inst, const Spec& enforce, c
   ::rmdir(audited->where.dir.c_str());
 }
 
-void agent() {
-  mount_fs("proc", "/proc", "proc", nullptr);
-  mount_fs("sysfs", "/sys", "sysfs", nullptr);
-  mount_fs("devtmpfs", "/dev", "devtmpfs", nullptr);
-  mount_fs("tmpfs", "/tmp", "tmpfs", "mode=1777");
-  mount_fs("tmpfs", "/run", "tmpfs", "mode=0755");
-  mount_fs("cgroup2", kCgroupRoot, "cgroup2", nullptr);
-  mount_fs("securityfs", "/sys/kernel/security", "securityfs", nullptr);
+void run_phases() {
+  // The guest's mounts and loopback as veil-agent makes them; securityfs only to report the LSMs.
+  if (auto r = agent::mount_basics(); !r) error(r.error().str());
+  if (::mount("securityfs", "/sys/kernel/security", "securityfs", 0, nullptr) != 0)
+    error(std::string("mount securityfs: ") + std::strerror(errno));
   // bpffs: the loader mounts it at /sys/fs/bpf when it is missing, as on a host.
-  loopback_up();
+  if (auto r = agent::configure_network(nullptr); !r) error(r.error().str());
   g_tcp_listeners = {listener(SOCK_STREAM, kAllowedPort), listener(SOCK_STREAM, kOtherPort)};
   int udp[] = {listener(SOCK_DGRAM, kAllowedPort), listener(SOCK_DGRAM, kOtherPort)};
   (void)udp;
@@ -548,10 +530,10 @@ void agent() {
 
 int main() {
   if (::getpid() != 1) {
-    std::fprintf(stderr, "guard_vm_agent: runs as /init of the test VM only\n");
+    std::fprintf(stderr, "guard_vm_guest: runs as /init of the test VM only\n");
     return 2;
   }
-  agent();
+  run_phases();
   say({{"kind", "done"}, {"uptime", uptime_s()}});
   ::sync();
   ::reboot(RB_POWER_OFF);
