@@ -18,57 +18,12 @@
 #include <thread>
 
 #include "client_util.hpp"
-#include "cri_client.hpp"
+#include "containerd_daemon.hpp"
 #include "guard_daemon.hpp"
 #include "sample_kbs.hpp"
 
 namespace veil::clients {
 namespace {
-
-constexpr const char* kImage = "docker.io/veiltest/busybox:latest";
-// The pod sandbox ("pause") image of the CRI test: busybox sleeping until killed.
-constexpr const char* kPauseImage = "docker.io/veiltest/pause:latest";
-
-// The containerd config a test writes (the CRI section is exactly the one in docs/kubernetes.md).
-std::string containerd_config(const std::string& dir, const std::string& veil) {
-  return "version = 2\n"
-         "root = \"" +
-         dir +
-         "/root\"\n"
-         "state = \"" +
-         dir +
-         "/state\"\n"
-         "[grpc]\n"
-         "  address = \"" +
-         dir +
-         "/containerd.sock\"\n"
-         "[ttrpc]\n"
-         "  address = \"" +
-         dir +
-         "/containerd.sock.ttrpc\"\n"
-         "[debug]\n"
-         "  address = \"\"\n"
-         "[metrics]\n"
-         "  address = \"\"\n"
-         "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
-         "  restrict_oom_score_adj = true\n"
-         "  sandbox_image = \"" +
-         std::string(kPauseImage) +
-         "\"\n"
-         "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
-         "    snapshotter = \"overlayfs\"\n"
-         "    default_runtime_name = \"runc\"\n"
-         "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
-         "      runtime_type = \"io.containerd.runc.v2\"\n"
-         "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]\n"
-         "      runtime_type = \"io.containerd.runc.v2\"\n"
-         "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil.options]\n"
-         "        BinaryName = \"" +
-         veil +
-         "\"\n"
-         "        Root = \"" +
-         dir + "/runc\"\n";
-}
 
 class Containerd : public ::testing::Test {
  protected:
@@ -86,7 +41,6 @@ class Containerd : public ::testing::Test {
     runc_root_ = dir_ + "/runc";
     fifo_ = dir_ + "/fifo";
     config_ = dir_ + "/config.toml";
-    write(config_, containerd_config(dir_, kVeil));
     // containerd -> shim -> veil inherit the environment: veil-attest finds its config there
     // (written only by the secrets test; other containers never read it).
     ::setenv("VEIL_CONFIG", (dir_ + "/kbs/veil.json").c_str(), 1);
@@ -96,31 +50,8 @@ class Containerd : public ::testing::Test {
     ::setenv("VEIL_GUARD_BPFFS", guard_->bpffs().c_str(), 1);
 
     auto t0 = std::chrono::steady_clock::now();
-    daemon_ = ::fork();
-    ASSERT_GE(daemon_, 0);
-    if (daemon_ == 0) {
-      ::setsid();
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test process
-      int log = ::open((dir_ + "/containerd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      int null = ::open("/dev/null", O_RDONLY);
-      ::dup2(null, 0);
-      ::dup2(log, 1);
-      ::dup2(log, 2);
-      ::execlp("containerd", "containerd", "--config", config_.c_str(), nullptr);
-      _exit(127);
-    }
-    bool up = wait_until(
-        [&] {
-          int st;
-          if (::waitpid(daemon_, &st, WNOHANG) == daemon_) {
-            daemon_ = -1;
-            return true;  // exited: reported below
-          }
-          return exists(sock_) && ctr({"version"}, 5000).code == 0;
-        },
-        20000);
-    ASSERT_TRUE(up && daemon_ > 0) << "containerd did not come up within 20 s; its log:\n"
-                                   << read(dir_ + "/containerd.log");
+    std::string err = daemon_.start(dir_);
+    ASSERT_EQ(err, "");
     std::cout << "[ MEASURE  ] containerd ready in " << seconds_since(t0) << " s\n";
 
     t0 = std::chrono::steady_clock::now();
@@ -136,7 +67,7 @@ class Containerd : public ::testing::Test {
     ::unsetenv("VEIL_GUARD_DIR");
     ::unsetenv("VEIL_GUARD_BPFFS");
     if (dir_.empty()) return;
-    if (daemon_ > 0) {
+    if (daemon_.running()) {
       // Containers still there (a failed test): kill, delete tasks and containers.
       for (const auto& id : lines(ctr({"task", "ls", "-q"}, 20000).out)) {
         ctr({"task", "kill", "-s", "SIGKILL", id}, 20000);
@@ -145,21 +76,10 @@ class Containerd : public ::testing::Test {
       }
       for (const auto& id : lines(ctr({"container", "ls", "-q"}, 20000).out))
         ctr({"container", "rm", id}, 20000);
-      ::kill(daemon_, SIGTERM);
-      bool gone =
-          wait_until([&] { return ::waitpid(daemon_, nullptr, WNOHANG) == daemon_; }, 10000);
-      if (!gone) {
-        ::kill(daemon_, SIGKILL);
-        ::waitpid(daemon_, nullptr, 0);
-      }
-      daemon_ = -1;
+      daemon_.stop();
     }
     // Warnings and errors of containerd and the shim about the runtime, for the test log.
-    for (const auto& l : lines(read(dir_ + "/containerd.log")))
-      if ((l.find("level=error") != std::string::npos ||
-           l.find("level=warning") != std::string::npos) &&
-          l.find("devmapper") == std::string::npos)
-        std::cout << "[ DAEMON   ] " << l << "\n";
+    for (const auto& l : daemon_.complaints()) std::cout << "[ DAEMON   ] " << l << "\n";
     // Shims outlive containerd; theirs carry our socket address on the command line.
     auto shims = pids_with_cmdline(sock_);
     EXPECT_TRUE(shims.empty()) << shims.size() << " shim(s) of this test still running";
@@ -184,18 +104,10 @@ class Containerd : public ::testing::Test {
     }
   }
 
-  static std::vector<std::string> lines(const std::string& s) {
-    std::vector<std::string> r;
-    std::istringstream in(s);
-    std::string l;
-    while (std::getline(in, l))
-      if (!l.empty()) r.push_back(l);
-    return r;
-  }
+  static std::vector<std::string> lines(const std::string& s) { return lines_of(s); }
 
   Cmd ctr(std::vector<std::string> args, int timeout_ms = 60000) const {
-    args.insert(args.begin(), {"ctr", "-a", sock_, "-n", ns_});
-    return run(args, timeout_ms);
+    return daemon_.ctr(std::move(args), ns_, timeout_ms);
   }
 
   // ctr run through veil. detach: -d instead of --rm.
@@ -257,7 +169,7 @@ class Containerd : public ::testing::Test {
 
   std::unique_ptr<GuardDaemon> guard_;
   std::string dir_, ns_, sock_, runc_root_, fifo_, config_;
-  pid_t daemon_ = -1;
+  ContainerdDaemon daemon_;
   bool run_containerd_existed_ = true;
 };
 
@@ -503,137 +415,6 @@ TEST_F(Containerd, GuardAnnotationProtectsTheContainer) {
   EXPECT_EQ(st.out.find("\"id\":\"guarded\""), std::string::npos) << st.out;
 }
 
-// Kubernetes through the CRI (what kubelet does), RuntimeClass handler "veil" (the runc v2 shim
-// with BinaryName = veil): a pod with a long-running and a self-exiting container (sharing the
-// pod's pid namespace, the CRI default, so the shim reaps with `veil kill --all ID 9` when the
-// second exits), ExecSync into the first, container logs in CRI's format, then Stop and Remove of
-// the pod: each step reports the right state, within a bound, and nothing is left behind.
-TEST_F(Containerd, CriPodWithALongRunningAndASelfExitingContainer) {
-  const std::string k8s = "k8s.io";
-  auto ctr_k8s = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {"ctr", "-a", sock_, "-n", k8s});
-    return run(args, 60000);
-  };
-  Cmd pause = make_image(dir_ + "/pause.tar", kPauseImage, R"(["sleep","2147483647"])");
-  ASSERT_EQ(pause.code, 0) << pause.describe();
-  ASSERT_EQ(ctr_k8s({"image", "import", dir_ + "/pause.tar"}).code, 0);
-  ASSERT_EQ(ctr_k8s({"image", "import", dir_ + "/busybox.tar"}).code, 0);
-  CriClient cri(sock_);
-  cri::VersionRequest vreq;
-  cri::VersionResponse ver;
-  ASSERT_EQ(cri.call(&cri::RuntimeService::Stub::Version, vreq, &ver), "");
-  EXPECT_EQ(ver.runtime_name(), "containerd");
-
-  cri::PodSandboxConfig pod;
-  pod.mutable_metadata()->set_name("veil-pod");
-  pod.mutable_metadata()->set_uid("uid-" + ns_);
-  pod.mutable_metadata()->set_namespace_("default");
-  pod.set_log_directory(dir_ + "/pods");
-  // Host network: the container handler's part needs no CNI (the shim v2 issue covers pod IPs).
-  pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
-      cri::NODE);
-  cri::RunPodSandboxRequest rreq;
-  *rreq.mutable_config() = pod;
-  rreq.set_runtime_handler("veil");
-  cri::RunPodSandboxResponse rresp;
-  ASSERT_EQ(cri.call(&cri::RuntimeService::Stub::RunPodSandbox, rreq, &rresp), "");
-  const std::string pod_id = rresp.pod_sandbox_id();
-  struct PodCleanup {  // also when an assertion fails half-way
-    CriClient& c;
-    std::string id;
-    ~PodCleanup() {
-      cri::StopPodSandboxRequest s;
-      s.set_pod_sandbox_id(id);
-      cri::StopPodSandboxResponse sr;
-      c.call(&cri::RuntimeService::Stub::StopPodSandbox, s, &sr);
-      cri::RemovePodSandboxRequest r;
-      r.set_pod_sandbox_id(id);
-      cri::RemovePodSandboxResponse rr;
-      c.call(&cri::RuntimeService::Stub::RemovePodSandbox, r, &rr);
-    }
-  } cleanup{cri, pod_id};
-
-  auto create = [&](const std::string& name, std::vector<std::string> cmd) {
-    cri::CreateContainerRequest req;
-    req.set_pod_sandbox_id(pod_id);
-    *req.mutable_sandbox_config() = pod;
-    auto* c = req.mutable_config();
-    c->mutable_metadata()->set_name(name);
-    c->mutable_image()->set_image(kImage);
-    for (auto& a : cmd) c->add_command(a);
-    c->set_log_path(name + ".log");
-    cri::CreateContainerResponse resp;
-    std::string err = cri.call(&cri::RuntimeService::Stub::CreateContainer, req, &resp);
-    EXPECT_EQ(err, "") << name;
-    cri::StartContainerRequest sreq;
-    sreq.set_container_id(resp.container_id());
-    cri::StartContainerResponse sresp;
-    EXPECT_EQ(cri.call(&cri::RuntimeService::Stub::StartContainer, sreq, &sresp), "") << name;
-    return resp.container_id();
-  };
-  auto status = [&](const std::string& id) {
-    cri::ContainerStatusRequest req;
-    req.set_container_id(id);
-    req.set_verbose(true);
-    cri::ContainerStatusResponse resp;
-    EXPECT_EQ(cri.call(&cri::RuntimeService::Stub::ContainerStatus, req, &resp, 20), "");
-    return resp;
-  };
-  std::string longer = create("long", {"sleep", "3600"});
-  std::string exiting = create("exiting", {"sh", "-c", "echo hi; echo oops >&2; exit 3"});
-
-  // The long one runs, with the pid veil reports and the image asked for.
-  auto s1 = status(longer);
-  EXPECT_EQ(s1.status().state(), cri::CONTAINER_RUNNING);
-  EXPECT_EQ(s1.status().image().image(), kImage);
-  std::string info_text = s1.info().count("info") ? s1.info().at("info") : "";
-  auto info = nlohmann::json::parse(info_text, nullptr, false);
-  ASSERT_TRUE(info.is_object()) << info_text;
-  int pid = info.value("pid", 0);
-  EXPECT_GT(pid, 0);
-  auto veil_state = run({kVeil, "--root", runc_root_ + "/" + k8s, "state", longer}, 20000);
-  EXPECT_NE(veil_state.out.find("\"pid\": " + std::to_string(pid)), std::string::npos)
-      << veil_state.out;
-  // The self-exiting one is reported exited, with its code (this stayed RUNNING forever while
-  // `veil kill --all` of a stopped container failed).
-  bool exited =
-      wait_until([&] { return status(exiting).status().state() == cri::CONTAINER_EXITED; }, 30000);
-  ASSERT_TRUE(exited) << "the self-exiting container never became EXITED";
-  EXPECT_EQ(status(exiting).status().exit_code(), 3);
-
-  cri::ExecSyncRequest ereq;
-  ereq.set_container_id(longer);
-  for (const char* a : {"sh", "-c", "echo out; echo err >&2; exit 4"}) ereq.add_cmd(a);
-  ereq.set_timeout(20);
-  cri::ExecSyncResponse eresp;
-  EXPECT_EQ(cri.call(&cri::RuntimeService::Stub::ExecSync, ereq, &eresp, 30), "");
-  EXPECT_EQ(eresp.exit_code(), 4);
-  EXPECT_EQ(eresp.stdout(), "out\n");
-  EXPECT_EQ(eresp.stderr(), "err\n");
-
-  // CRI's log format: "<RFC 3339 time> <stream> F <line>".
-  std::string log = read(dir_ + "/pods/exiting.log");
-  EXPECT_NE(log.find(" stdout F hi\n"), std::string::npos) << log;
-  EXPECT_NE(log.find(" stderr F oops\n"), std::string::npos) << log;
-
-  auto t0 = std::chrono::steady_clock::now();
-  cri::StopPodSandboxRequest sreq;
-  sreq.set_pod_sandbox_id(pod_id);
-  cri::StopPodSandboxResponse sresp;
-  EXPECT_EQ(cri.call(&cri::RuntimeService::Stub::StopPodSandbox, sreq, &sresp, 60), "");
-  EXPECT_LT(seconds_since(t0), 30.0);
-  EXPECT_EQ(status(longer).status().state(), cri::CONTAINER_EXITED);
-  cri::RemovePodSandboxRequest rmreq;
-  rmreq.set_pod_sandbox_id(pod_id);
-  cri::RemovePodSandboxResponse rmresp;
-  EXPECT_EQ(cri.call(&cri::RuntimeService::Stub::RemovePodSandbox, rmreq, &rmresp, 60), "");
-  // Nothing of the pod is left: no veil state, no shim, no process.
-  std::string left = run({kVeil, "--root", runc_root_ + "/" + k8s, "list", "-q"}, 20000).out;
-  EXPECT_EQ(left, "") << "veil state left: " << left;
-  EXPECT_TRUE(wait_until([&] { return pids_with_cmdline(pod_id).empty(); }, 10000))
-      << "a shim or process of the pod is still running";
-  EXPECT_NE(::kill(pid, 0), 0) << "the long-running container's process " << pid << " survived";
-}
 // The guard inside a microVM: the same annotation; the guard's BPF programs run in the guest
 // kernel (BPF LSM), and the event reaches the host's audit stream through the monitor, marked as
 // the guest's.
