@@ -43,7 +43,7 @@ std::string ContainerdDaemon::config(const std::string& dir, const ContainerdOpt
   c += "      runtime_type = \"io.containerd.runc.v2\"\n";
   c += "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil]\n";
   c += "      runtime_type = \"io.containerd.runc.v2\"\n";
-  if (o.veil_annotations) c += "      pod_annotations = [\"org.veil.*\"]\n";
+  c += "      pod_annotations = [\"org.veil.*\"]\n";
   c += "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil.options]\n";
   c += "        BinaryName = \"" + o.veil + "\"\n";
   c += "        Root = \"" + dir + "/runc\"\n";

@@ -18,9 +18,8 @@ inline constexpr const char* kImage = "docker.io/veiltest/busybox:latest";
 inline constexpr const char* kPauseImage = "docker.io/veiltest/pause:latest";
 
 struct ContainerdOptions {
-  std::string veil = kVeil;       // BinaryName of the `veil` runtime
-  std::string cni_conf_dir;       // non-empty: the CRI plugin's CNI configuration directory
-  bool veil_annotations = false;  // pass org.veil.* pod annotations to the `veil` runtime
+  std::string veil = kVeil;  // BinaryName of the `veil` runtime
+  std::string cni_conf_dir;  // non-empty: the CRI plugin's CNI configuration directory
 };
 
 class ContainerdDaemon {

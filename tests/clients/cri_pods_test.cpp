@@ -98,7 +98,6 @@ class CriPods : public ::testing::TestWithParam<std::string> {
     ::setenv("VEIL_GUARD_BPFFS", guard_->bpffs().c_str(), 1);
     ContainerdOptions o;
     o.cni_conf_dir = dir_ + "/cni";
-    o.veil_annotations = true;
     ASSERT_EQ(daemon_.start(dir_, o), "");
     Cmd pause = make_image(dir_ + "/pause.tar", kPauseImage, R"(["sleep","2147483647"])");
     ASSERT_EQ(pause.code, 0) << pause.describe();
