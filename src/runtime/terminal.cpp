@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "base/packet.hpp"
+#include "base/unix_address.hpp"
 
 namespace veil::runtime {
 
@@ -42,11 +43,10 @@ Result<Fd> setup_terminal(const std::optional<oci::ConsoleSize>& size, uid_t uid
 Result<> send_to_console_socket(const std::string& path, int master) {
   Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!sock) return fail_errno("--console-socket: socket");
-  struct sockaddr_un addr {};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path)
-    return fail("--console-socket " + path + ": path too long");
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  Fd dir;
+  auto a = unix_address(path, dir);
+  if (!a) return std::unexpected(a.error().wrap("--console-socket"));
+  sockaddr_un addr = *a;
   if (::connect(sock.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0)
     return fail_errno("--console-socket: connect " + path);
   char name[128] = "/dev/ptmx";

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "base/file.hpp"
+#include "base/unix_address.hpp"
 #include "oci/spec.hpp"
 
 namespace veil::test {
@@ -232,10 +233,11 @@ int receive_fd(int listener, std::string* name) {
 }
 
 int listen_unix(const std::string& path) {
+  Fd dir;
+  auto a = unix_address(path, dir);  // paths longer than sun_path too
+  if (!a) return -1;
+  sockaddr_un addr = *a;
   int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un addr {};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
   if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::listen(s, 1) != 0) {
     if (s >= 0) ::close(s);

@@ -56,6 +56,35 @@ TEST(Terminal, ConsoleSocketReceivesTheMaster) {
   EXPECT_EQ(v({"delete", id}).code, 0);
 }
 
+// containerd's shims put the console socket where their state is: a path can be longer than a
+// unix socket address holds (107 bytes).
+TEST(Terminal, ConsoleSocketPathLongerThanASocketAddressWorks) {
+  REQUIRE_ROOT();
+  Bundle b({"/bin/sh", "-c", "test -t 1 && echo tty-ok"});
+  b.config["process"]["terminal"] = true;
+  b.write();
+  std::string dir = b.dir() + "/" + std::string(100, 'd');
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  std::string path = dir + "/console.sock";
+  ASSERT_GT(path.size(), sizeof(sockaddr_un{}.sun_path));
+  Fd listener(listen_unix(path));
+  ASSERT_TRUE(listener) << path;
+  int master = -1;
+  std::string name;
+  std::thread t([&] { master = receive_fd(listener.get(), &name); });
+  Veil v;
+  std::string id = unique_id("longsock");
+  Cmd c = v({"create", "--console-socket", path, "--bundle", b.dir(), id});
+  t.join();
+  ASSERT_EQ(c.code, 0) << c.err;
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(v({"start", id}).code, 0);
+  EXPECT_NE(read_until(master, "tty-ok").find("tty-ok"), std::string::npos);
+  ::close(master);
+  EXPECT_TRUE(wait_status(v, id, "stopped"));
+  EXPECT_EQ(v({"delete", id}).code, 0);
+}
+
 TEST(Terminal, TerminalWithoutConsoleSocketIsRefusedForCreate) {
   REQUIRE_ROOT();
   Bundle b({"/bin/true"});

@@ -284,6 +284,25 @@ TEST(Microvm, ExecRelaysStdinStdoutStderrAndExitCodes) {
   EXPECT_TRUE(vm_gone(v, id, b));
 }
 
+// containerd's 64-hex ids under a configured runtime Root: the monitor's exec socket path is
+// longer than a unix socket address holds; exec still reaches it.
+TEST(Microvm, ExecWorksWhenTheStatePathIsLongerThanASocketAddress) {
+  REQUIRE_ROOT();
+  VmBundle b({"sleep", "60"});
+  std::string root = b.dir() + "/" + std::string(60, 'r');
+  std::string id = std::string(56, 'a') + unique_id("").substr(0, 8);
+  ASSERT_GT((root + "/" + id + "/vm/exec.sock").size(), 107u);
+  auto veil = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {VEIL_BINARY, "--root", root});
+    return run(args);
+  };
+  ASSERT_EQ(veil({"run", "-d", "--bundle", b.dir(), id}).code, 0);
+  auto e = veil({"exec", id, "echo", "reached"});
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(e.out, "reached\n");
+  EXPECT_EQ(veil({"delete", "--force", id}).code, 0);
+}
+
 TEST(Microvm, SignalsReachTheWorkloadAndItsExitStatusComesBack) {
   REQUIRE_ROOT();
   Veil v;

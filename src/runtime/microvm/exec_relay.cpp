@@ -14,6 +14,7 @@
 #include "base/packet.hpp"
 #include "base/strings.hpp"
 #include "base/time.hpp"
+#include "base/unix_address.hpp"
 #include "vm/reports.hpp"
 
 namespace veil::runtime::microvm {
@@ -23,17 +24,10 @@ using vm::FrameType;
 
 namespace {
 
-Result<sockaddr_un> address(const std::string& path) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (path.size() >= sizeof a.sun_path) return fail("exec socket path too long: " + path);
-  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-  return a;
-}
-
 Result<Fd> connect_monitor(const std::string& vm_dir) {
   std::string path = vm_dir + "/exec.sock";
-  auto a = VEIL_TRY(address(path));
+  Fd dir;
+  auto a = VEIL_TRY(unix_address(path, dir));
   Fd s(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!s) return fail_errno("socket");
   if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
@@ -54,7 +48,8 @@ Result<json> answer(int sock, int timeout_ms) {
 }  // namespace
 
 Result<Fd> listen_exec(const std::string& path) {
-  auto a = VEIL_TRY(address(path));
+  Fd dir;
+  auto a = VEIL_TRY(unix_address(path, dir));
   Fd s(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!s) return fail_errno("exec socket");
   ::unlink(path.c_str());
