@@ -1,7 +1,7 @@
 # veil: the two commands that matter are `make demo` and `make test` (see README.md).
 BUILD_DIR ?= build
 
-.PHONY: all deps build demo test unit integration bench bench-microvm asan fuzz format clean
+.PHONY: all deps build demo test unit integration bench bench-microvm bench-cri asan fuzz format clean
 
 all: build
 
@@ -31,6 +31,9 @@ bench: build
 # The microvm handler: clone vs cold boot vs QEMU alone, exec, memory per sandbox.
 bench-microvm: build
 	@./bench/microvm/run.sh $(BUILD_DIR)
+
+bench-cri: build
+	@./bench/cri/run.sh $(BUILD_DIR)
 
 asan: deps
 	@BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS=-DVEIL_SANITIZE=ON ./scripts/build.sh

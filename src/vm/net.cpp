@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,11 +55,25 @@ std::string default_gateway(const std::string& ifname) {
 
 }  // namespace
 
-Result<Fd> plumb_netns(const std::string& netns_path, NicConfig* nic) {
+Result<> enter_netns(const std::string& netns_path) {
   Fd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns) return fail_errno("network namespace " + netns_path);
   if (::setns(ns.get(), CLONE_NEWNET) != 0)
     return fail_errno("join network namespace " + netns_path);
+  return {};
+}
+
+Result<Fd> plumb_netns(const std::string& netns_path, NicConfig* nic) {
+  // A path that names the host's namespace (e.g. /proc/<pid>/ns/net of a process that never left
+  // it): taking "its first interface" would redirect the host's traffic into the VM.
+  struct stat target, st;
+  if (::stat(netns_path.c_str(), &target) != 0)
+    return fail_errno("network namespace " + netns_path);
+  for (const char* host : {"/proc/1/ns/net", "/proc/self/ns/net"})
+    if (::stat(host, &st) == 0 && st.st_dev == target.st_dev && st.st_ino == target.st_ino)
+      return fail("network namespace " + netns_path + " is the host's own (" + host +
+                  "): its interfaces are not handed to a microVM");
+  VEIL_CHECK(enter_netns(netns_path));
   struct ifaddrs* ifs = nullptr;
   if (::getifaddrs(&ifs) != 0) return fail_errno("getifaddrs");
   for (auto* i = ifs; i; i = i->ifa_next) {

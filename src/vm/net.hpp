@@ -25,8 +25,12 @@ struct NicConfig {
 
 // Moves the calling process into the network namespace at netns_path (the monitor and its QEMU
 // only use the tap through its fd), takes the first interface that is not loopback, makes the
-// tap and the redirections. Returns the tap's fd for QEMU.
+// tap and the redirections. Returns the tap's fd for QEMU. The host's own namespace (that of
+// pid 1, or the caller's) is refused: its interfaces are never handed to a VM.
 Result<Fd> plumb_netns(const std::string& netns_path, NicConfig* nic);
+// Only moves the calling process into the network namespace at netns_path (a pod's sandbox VM
+// holds the pod's namespace, so that /proc/<its pid>/ns/net names it for the pod's containers).
+Result<> enter_netns(const std::string& netns_path);
 // Removes the redirections from the veth (in the current namespace). The tap goes with its fd.
 void unplumb(const NicConfig& nic);
 // The same from outside: joins netns_path in a child process first (for `delete` after the

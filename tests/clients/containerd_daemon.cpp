@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace veil::clients {
@@ -17,6 +18,28 @@ std::vector<std::string> lines_of(const std::string& s) {
   while (std::getline(in, l))
     if (!l.empty()) r.push_back(l);
   return r;
+}
+
+void write_cni_bridge(const std::string& dir, const std::string& name, const std::string& bridge,
+                      const std::string& subnet_prefix) {
+  nlohmann::json conf = {{"cniVersion", "0.4.0"},
+                         {"name", name},
+                         {"plugins",
+                          {{{"type", "bridge"},
+                            {"bridge", bridge},
+                            {"isGateway", true},
+                            {"ipMasq", false},
+                            {"ipam",
+                             {{"type", "host-local"},
+                              {"ranges", {{{{"subnet", subnet_prefix + "0/24"}}}}},
+                              {"routes", {{{"dst", "0.0.0.0/0"}}}},
+                              {"dataDir", dir + "/ipam"}}}}}}};
+  run({"mkdir", "-p", dir + "/cni"});
+  write(dir + "/cni/10-" + name + ".conflist", conf.dump(2));
+}
+
+void remove_cni_bridge(const std::string& bridge) {
+  run({"ip", "link", "del", bridge}, 10000);
 }
 
 std::string ContainerdDaemon::config(const std::string& dir, const ContainerdOptions& o) {
@@ -47,6 +70,14 @@ std::string ContainerdDaemon::config(const std::string& dir, const ContainerdOpt
   c += "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil.options]\n";
   c += "        BinaryName = \"" + o.veil + "\"\n";
   c += "        Root = \"" + dir + "/runc\"\n";
+  if (!o.veil_vm.empty()) {
+    c += "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil-vm]\n";
+    c += "      runtime_type = \"io.containerd.runc.v2\"\n";
+    c += "      pod_annotations = [\"org.veil.*\"]\n";
+    c += "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil-vm.options]\n";
+    c += "        BinaryName = \"" + o.veil_vm + "\"\n";
+    c += "        Root = \"" + dir + "/runc\"\n";
+  }
   return c;
 }
 

@@ -20,6 +20,7 @@ inline constexpr const char* kPauseImage = "docker.io/veiltest/pause:latest";
 struct ContainerdOptions {
   std::string veil = kVeil;  // BinaryName of the `veil` runtime
   std::string cni_conf_dir;  // non-empty: the CRI plugin's CNI configuration directory
+  std::string veil_vm;       // non-empty: a `veil-vm` runtime with this BinaryName
 };
 
 class ContainerdDaemon {
@@ -53,6 +54,13 @@ class ContainerdDaemon {
   std::string dir_, sock_;
   pid_t pid_ = -1;
 };
+
+// A CNI network as a cluster's simplest: Debian's `bridge` plugin on `bridge` (made by the plugin,
+// removed by remove_cni_bridge) with `host-local` addresses from subnet_prefix + "0/24"
+// ("10.1.2."), their store under dir/ipam. Writes dir/cni/10-<name>.conflist.
+void write_cni_bridge(const std::string& dir, const std::string& name, const std::string& bridge,
+                      const std::string& subnet_prefix);
+void remove_cni_bridge(const std::string& bridge);
 
 // Lines of s, empty ones dropped.
 std::vector<std::string> lines_of(const std::string& s);

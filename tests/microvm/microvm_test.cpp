@@ -303,6 +303,30 @@ TEST(Microvm, ExecWorksWhenTheStatePathIsLongerThanASocketAddress) {
   EXPECT_EQ(veil({"delete", "--force", id}).code, 0);
 }
 
+// A network namespace path that names the host's own namespace (what /proc/<pid>/ns/net of a
+// process that never left it gives, e.g. a pod's sandbox pid): refused, and no host interface is
+// touched — taking its first interface would redirect the host's traffic into the VM.
+TEST(Microvm, TheHostsNetworkNamespaceIsNeverHandedToAVm) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"true"});
+  auto ingress = [] { return sh("tc qdisc show | grep -c ingress || true").out; };
+  std::string before = ingress();
+  // The test's own namespace is the host's, as is veil's (/proc/self: the monitor's).
+  for (const std::string& path :
+       {std::string("/proc/self/ns/net"), "/proc/" + std::to_string(::getpid()) + "/ns/net"}) {
+    for (auto& ns : b.config["linux"]["namespaces"])
+      if (ns["type"] == "network") ns["path"] = path;
+    b.write();
+    std::string id = unique_id("vm");
+    auto r = v({"run", "--bundle", b.dir(), id});
+    EXPECT_NE(r.code, 0) << path;
+    EXPECT_NE(r.err.find("is the host's own"), std::string::npos) << r.err;
+    EXPECT_TRUE(vm_gone(v, id, b));
+  }
+  EXPECT_EQ(ingress(), before) << "an ingress qdisc appeared on a host interface";
+}
+
 TEST(Microvm, SignalsReachTheWorkloadAndItsExitStatusComesBack) {
   REQUIRE_ROOT();
   Veil v;

@@ -8,6 +8,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "base/file.hpp"
 #include "base/log.hpp"
 #include "base/strings.hpp"
@@ -216,10 +218,12 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
     mc.create_request["config"]["linux"]["namespaces"] = kept;
   }
   // With the runc shim each container of a pod gets its own VM: the pod's sandbox (pause)
-  // container needs no network, so the pod's namespace is left to its application container.
+  // container needs no network, so the pod's interface is left to its application container. Its
+  // monitor still joins the pod's namespace: containerd names it to the pod's other containers as
+  // /proc/<sandbox pid>/ns/net, and that must not be the host's.
   if (st.annotations.count("io.kubernetes.cri.container-type") &&
       st.annotations["io.kubernetes.cri.container-type"] == "sandbox")
-    mc.netns.clear();
+    mc.hold_netns = std::exchange(mc.netns, "");
   mc.assets = *assets;
   const char* tmpl = ::getenv("VEIL_VM_TEMPLATE");
   mc.use_template = !(tmpl && std::string(tmpl) == "off");

@@ -113,6 +113,7 @@ Result<> Monitor::prepare() {
     tmpl = VEIL_TRY(vm::ensure_template(cfg_.assets, cfg_.shape, cfg_.timeout_ms));
   int64_t t_tmpl = monotonic_ms();
   Fd tap;
+  if (!cfg_.hold_netns.empty()) VEIL_CHECK(vm::enter_netns(cfg_.hold_netns));
   if (!cfg_.netns.empty()) {
     tap = VEIL_TRY(vm::plumb_netns(cfg_.netns, &nic_));
     plumbed_ = true;

@@ -21,12 +21,13 @@ struct MonitorConfig {
   vm::Shape shape;
   vm::Assets assets;
   bool use_template = true;
-  std::string netns;      // the container's network namespace (CNI): the VM's NIC is joined to it
-  bool user_net = false;  // or user-mode networking (slirp), when asked
-  int fifo_fd = -1;       // the exec fifo, O_RDWR
-  int status_fd = -1;     // "ok …\n" or "error …" to `create`, then closed
-  int lock_fd = -1;       // the state directory's lock: closed first
-  int tty_fd = -1;        // process.terminal: the host pty's slave, the container's stdio
+  std::string netns;       // the container's network namespace (CNI): the VM's NIC is joined to it
+  std::string hold_netns;  // or, for a pod's sandbox container, a namespace only held (see create)
+  bool user_net = false;   // or user-mode networking (slirp), when asked
+  int fifo_fd = -1;        // the exec fifo, O_RDWR
+  int status_fd = -1;      // "ok …\n" or "error …" to `create`, then closed
+  int lock_fd = -1;        // the state directory's lock: closed first
+  int tty_fd = -1;         // process.terminal: the host pty's slave, the container's stdio
   int timeout_ms = 60'000;
 };
 
