@@ -26,7 +26,7 @@ integration: build
 	@cd $(BUILD_DIR) && ctest -L integration --output-on-failure
 
 bench: build
-	@./bench/run.sh $(BUILD_DIR)/veil
+	@./bench/runtime/run.sh $(BUILD_DIR)/veil
 
 # The microvm handler: clone vs cold boot vs QEMU alone, exec, memory per sandbox.
 bench-microvm: build
