@@ -2,7 +2,8 @@
 # The guest side of veil's microvm handler (docs/microvm.md):
 #   vm-assets.sh CACHE_DIR OUT_DIR AGENT
 # - OUT_DIR/vmlinux: Debian 12's cloud kernel (scripts/guest-kernel.sh; a link into CACHE_DIR).
-# - OUT_DIR/initrd.cpio: AGENT (the static veil-agent) as /init, and the kernel's modules the
+# - OUT_DIR/initrd.cpio: AGENT (the static veil-agent) as /init, fuse and virtiofs (loaded on
+#   demand for writable volumes), and the kernel's modules the
 #   agent loads, in dependency order, listed in /lib/modules/order: the virtio transport and
 #   console (control channel), virtio-blk, EROFS and overlayfs (the rootfs).
 set -euo pipefail
@@ -35,6 +36,12 @@ for m in "${modules[@]}"; do
   order+=("$m.ko")
 done
 printf '%s\n' "${order[@]}" >"$root/lib/modules/order"
+# Loaded by the agent only for a sandbox with writable volumes (virtio-fs), not at boot.
+for m in fuse virtiofs; do
+  f=$(find "$tmp/lib/modules" -name "$m.ko" -o -name "$m.ko.xz" | head -1)
+  [ -n "$f" ] || { echo "vm-assets: the guest kernel has no $m module" >&2; exit 1; }
+  case $f in *.xz) xz -dc "$f" >"$root/lib/modules/$m.ko" ;; *) cp "$f" "$root/lib/modules/$m.ko" ;; esac
+done
 cp "$agent" "$root/init"
 # Uncompressed: unpacking is faster under TCG than decompressing.
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$tmp/initrd.cpio"

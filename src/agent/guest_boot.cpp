@@ -250,4 +250,23 @@ Result<> mount_rootfs(const std::string& target) {
              "lowerdir=/run/veil-lower,upperdir=/run/veil-upper/u,workdir=/run/veil-upper/w");
 }
 
+Result<> mount_volume(const std::string& dir, const std::string& tag) {
+  if (!tag.starts_with("vol") || tag.size() > 8 ||
+      tag.find_first_not_of("0123456789", 3) != std::string::npos)
+    return fail("volume: bad tag \"" + tag + "\"");
+  static bool loaded = false;
+  for (const char* m : {"fuse", "virtiofs"}) {
+    if (loaded) break;
+    std::string path = std::string("/lib/modules/") + m + ".ko";
+    Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!f) return fail_errno("module " + path);
+    if (::syscall(SYS_finit_module, f.get(), "", 0) != 0 && errno != EEXIST)
+      return fail_errno(std::string("load module ") + m);
+  }
+  loaded = true;
+  VEIL_CHECK(mkdir_all(dir + "/" + tag, 0755));
+  VEIL_CHECK(mnt(tag.c_str(), (dir + "/" + tag).c_str(), "virtiofs", MS_NOSUID | MS_NODEV));
+  return {};
+}
+
 }  // namespace veil::agent

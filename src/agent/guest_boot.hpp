@@ -33,5 +33,9 @@ Result<> configure_network(const nlohmann::json& net);
 
 // Mounts the rootfs image on /dev/vda (EROFS) read-only with a tmpfs overlay on top at `target`.
 Result<> mount_rootfs(const std::string& target);
+// Mounts the host's shared directory `tag` (virtio-fs) at <dir>/<tag>, loading the fuse and
+// virtiofs modules (shipped in the initramfs, not loaded at boot) the first time. Tags are
+// "vol<N>".
+Result<> mount_volume(const std::string& dir, const std::string& tag);
 
 }  // namespace veil::agent

@@ -137,6 +137,13 @@ void Agent::on_create(const json& j) {
   if (j.contains("files") && j["files"].is_array())
     for (const auto& f : j["files"])
       if (auto r = write_carried(f); !r) return send_error(0, r.error().str());
+  // Writable directory volumes are the host's, shared over virtio-fs.
+  if (j.contains("volumes") && j["volumes"].is_array())
+    for (const auto& v : j["volumes"])
+      if (auto r =
+              agent::mount_volume("/run/veil-volumes", v.is_string() ? v.get<std::string>() : "");
+          !r)
+        return send_error(0, r.error().str());
   if (auto r = mkdir_all(agent::kGuestBundle); !r) return send_error(0, r.error().str());
   if (auto r =
           write_file_atomic(std::string(agent::kGuestBundle) + "/config.json", j["config"].dump());

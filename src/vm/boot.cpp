@@ -210,10 +210,14 @@ Result<Template> ensure_template(const Assets& a, const Shape& s, int timeout_ms
 
 Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,
                           const std::string& disk, const std::string& log_path, int timeout_ms,
-                          int tap_fd, bool user_net) {
+                          const Devices& dev) {
+  if (t && !dev.fs_fds.empty())
+    return fail("shared directories need a cold boot (virtio-fs blocks snapshots)");
   MachineSpec m;
-  m.tap_fd = tap_fd;
-  m.user_net = user_net;
+  m.tap_fd = dev.tap_fd;
+  m.user_net = dev.user_net;
+  m.fs_fds = dev.fs_fds;
+  m.fs_tags = dev.fs_tags;
   m.accel = s.accel;
   m.assets = a;
   m.mem_mib = s.mem_mib;

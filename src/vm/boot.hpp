@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/error.hpp"
 #include "base/fd.hpp"
@@ -47,12 +48,19 @@ struct Guest {
   std::string how;  // "clone" | "cold boot"
 };
 
+// What a sandbox's machine has besides its rootfs disk.
+struct Devices {
+  int tap_fd = -1;                   // the NIC's backend (net.hpp), or -1
+  bool user_net = false;             // or QEMU's user-mode network
+  std::vector<int> fs_fds;           // shared directories: sockets to their virtiofsd
+  std::vector<std::string> fs_tags;  // (virtiofs.hpp); only with a cold boot
+};
+
 // Starts a guest with `disk` as its rootfs disk: a clone of t when given, else a cold boot.
 // QEMU's stderr goes to log_path. On error nothing is left running.
-// tap_fd: the NIC's backend (net.hpp), or -1.
 Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,
                           const std::string& disk, const std::string& log_path, int timeout_ms,
-                          int tap_fd = -1, bool user_net = false);
+                          const Devices& dev = {});
 
 // The accelerator to use: KVM only when it really boots this guest (a /dev/kvm can exist and
 // still fail on the first instruction it cannot virtualise, as on PVM hosts): probed with one

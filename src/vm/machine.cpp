@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -79,7 +80,7 @@ std::string kernel_cmdline() {
 std::vector<std::string> qemu_argv(const MachineSpec& m) {
   std::vector<std::string> a{m.qemu};
   std::string machine = "microvm,isa-serial=off";
-  if (!m.mem_path.empty()) machine += ",memory-backend=mem";
+  if (!m.mem_path.empty() || !m.fs_fds.empty()) machine += ",memory-backend=mem";
   std::string tcg = "tcg,thread=single";
   if (const char* tb = ::getenv("VEIL_VM_TB_MIB"); tb && *tb) tcg += std::string(",tb-size=") + tb;
   a.insert(a.end(), {"-M", machine, "-accel", m.accel == "kvm" ? "kvm" : tcg});
@@ -91,6 +92,11 @@ std::vector<std::string> qemu_argv(const MachineSpec& m) {
     a.insert(a.end(),
              {"-object", strprintf("memory-backend-file,id=mem,size=%dM,mem-path=%s,share=%s",
                                    m.mem_mib, m.mem_path.c_str(), m.mem_shared ? "on" : "off")});
+  else if (!m.fs_fds.empty())  // vhost-user maps guest RAM in virtiofsd: it must be shared
+    a.insert(a.end(),
+             {"-object", strprintf("memory-backend-memfd,id=mem,size=%dM,share=on", m.mem_mib)});
+  // libvhost-user refuses legacy virtio devices, microvm's default (MICROVM.md §1).
+  if (!m.fs_fds.empty()) a.insert(a.end(), {"-global", "virtio-mmio.force-legacy=false"});
   if (!m.clone)
     a.insert(a.end(),
              {"-kernel", m.assets.kernel, "-initrd", m.assets.initrd, "-append", kernel_cmdline()});
@@ -111,6 +117,10 @@ std::vector<std::string> qemu_argv(const MachineSpec& m) {
   } else {
     a.insert(a.end(), {"-device", "virtio-net-device"});
   }
+  for (size_t i = 0; i < m.fs_fds.size(); ++i)
+    a.insert(a.end(),
+             {"-chardev", strprintf("socket,id=fs%zu,fd=%zu", i, 6 + i), "-device",
+              strprintf("vhost-user-fs-device,chardev=fs%zu,tag=%s", i, m.fs_tags[i].c_str())});
   if (m.clone) a.insert(a.end(), {"-incoming", "defer"});
   if (m.sandbox)
     a.insert(a.end(), {"-sandbox",
@@ -145,14 +155,22 @@ Result<pid_t> spawn_qemu(const MachineSpec& m, int agent_sock, int qmp_sock) {
     int a = ::fcntl(agent_sock, F_DUPFD, 100), q = ::fcntl(qmp_sock, F_DUPFD, 100);
     int l = ::fcntl(log.get(), F_DUPFD, 100);
     int t = m.tap_fd >= 0 ? ::fcntl(m.tap_fd, F_DUPFD, 100) : -1;
+    int fs[8];
+    size_t nfs = std::min<size_t>(m.fs_fds.size(), 8);
+    for (size_t i = 0; i < nfs; ++i) fs[i] = ::fcntl(m.fs_fds[i], F_DUPFD, 100);
     int null = ::open("/dev/null", O_RDWR);
     ::dup2(null, 0);
     ::dup2(l, 1);
     ::dup2(l, 2);
     ::dup2(a, 3);
     ::dup2(q, 4);
-    if (t >= 0) ::dup2(t, 5);
-    ::syscall(SYS_close_range, t >= 0 ? 6 : 5, ~0U, 0);
+    int keep = 5;
+    if (t >= 0) ::dup2(t, keep++);
+    if (nfs > 0) {
+      if (t < 0) ::dup2(null, keep++);  // fd 5 is the tap's place
+      for (size_t i = 0; i < nfs; ++i) ::dup2(fs[i], keep++);
+    }
+    ::syscall(SYS_close_range, keep, ~0U, 0);
     enter_jail(jail);
     ::execvp(cargv[0], cargv.data());
     const char msg[] = "veil: cannot execute qemu-system-x86_64\n";

@@ -201,6 +201,45 @@ TEST(Microvm, ReadOnlyDirectoriesAndFilesAreCopiedIntoTheGuest) {
 
 // process.terminal: the guest's pty, relayed through a host pty whose master goes to `run` or to
 // --console-socket; its size follows the host side.
+// A writable directory volume (a Kubernetes emptyDir or hostPath, a Podman -v): shared with the
+// host over virtio-fs both ways, while a read-only one next to it is still a copy. virtio-fs
+// cannot be in a snapshot: the sandbox boots cold, and its virtiofsd goes with it.
+TEST(Microvm, AWritableVolumeIsSharedWithTheHostBothWays) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"sh", "-c",
+              "cat /data/from-host; echo guest data > /data/from-guest; mkdir /data/made; "
+              "echo late > /data/late-host 2>/dev/null; sleep 1; cat /data/later 2>&1; "
+              "echo ro > /conf/x 2>/dev/null || echo ro-refused"});
+  std::string vol = b.dir() + "/volume", conf = b.dir() + "/conf";
+  ASSERT_TRUE(mkdir_all(vol, 0777));
+  ASSERT_TRUE(mkdir_all(conf, 0755));
+  ASSERT_TRUE(write_file_atomic(vol + "/from-host", "host data\n"));
+  b.config["mounts"].push_back(
+      {{"destination", "/data"}, {"source", vol}, {"type", "bind"}, {"options", {"rbind", "rw"}}});
+  b.config["mounts"].push_back(
+      {{"destination", "/conf"}, {"source", conf}, {"type", "bind"}, {"options", {"rbind", "ro"}}});
+  b.write();
+  std::string id = unique_id("vm");
+  // The host writes while the workload runs: the guest sees it (no copy at create).
+  std::thread host([&] {
+    for (int i = 0; i < 200 && !path_exists(vol + "/from-guest"); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    (void)write_file_atomic(vol + "/later", "written by the host later\n");
+  });
+  auto r = v({"run", "--bundle", b.dir(), id});
+  host.join();
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("host data\n"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("written by the host later\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ro-refused"), std::string::npos) << r.out;
+  auto back = read_file(vol + "/from-guest");
+  EXPECT_TRUE(back && *back == "guest data\n") << "the guest's write did not reach the host";
+  EXPECT_TRUE(path_exists(vol + "/made"));
+  EXPECT_TRUE(vm_gone(v, id, b));
+  EXPECT_EQ(sh("pgrep -f '[v]irtiofsd.*" + vol + "' || true").out, "") << "a virtiofsd is left";
+}
+
 TEST(Microvm, TerminalThroughRunAndConsoleSocketWithResize) {
   REQUIRE_ROOT();
   Veil v;
@@ -591,10 +630,13 @@ TEST(Microvm, BadInputIsRefusedWithAClearErrorAndLeavesNothing) {
   b.write();
   expect_refused({}, "unknown handler \"hypervisor9\"");
   b.config["annotations"]["org.veil.handler"] = "microvm";
-  b.config["mounts"].push_back(
-      {{"destination", "/data"}, {"source", "/tmp"}, {"type", "bind"}, {"options", {"rbind"}}});
+  for (int i = 0; i < 5; ++i)  // writable directory volumes: one virtio-fs device each, at most 4
+    b.config["mounts"].push_back({{"destination", "/data" + std::to_string(i)},
+                                  {"source", "/tmp"},
+                                  {"type", "bind"},
+                                  {"options", {"rbind"}}});
   b.write();
-  expect_refused({}, "mounts[/data]");
+  expect_refused({}, "mounts[/data4]: more than 4 writable directory volumes");
 }
 
 TEST(Microvm, VeilVmRunsEveryContainerInAMicrovm) {

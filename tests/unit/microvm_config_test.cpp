@@ -39,7 +39,7 @@ TEST(MicrovmConfig, RewritesHostPathsForTheGuest) {
   EXPECT_EQ(network_namespace_path(base_config()), "/run/netns/pod");
 }
 
-TEST(MicrovmConfig, BindsAreCopiedOrRefusedByName) {
+TEST(MicrovmConfig, BindsAreCopiedSharedOrRefusedByName) {
   std::string d = "/tmp/veil-mvcfg-" + std::to_string(::getpid());
   ASSERT_TRUE(mkdir_all(d + "/sub"));
   ASSERT_TRUE(write_file_atomic(d + "/sub/f", "abc"));
@@ -57,13 +57,32 @@ TEST(MicrovmConfig, BindsAreCopiedOrRefusedByName) {
     if (f.value("path", "") == "/run/veil-binds/0/sub/f") found = f.value("hex", "") == "616263";
   EXPECT_TRUE(found) << gc->files.dump();
 
+  // Writable directories are volumes: shared (virtio-fs), mounted by the agent by tag.
   auto rw = base_config();
-  rw["mounts"].push_back(
-      {{"destination", "/data"}, {"source", d}, {"type", "bind"}, {"options", {"rbind"}}});
+  for (int i = 0; i < 4; ++i)
+    rw["mounts"].push_back({{"destination", "/data" + std::to_string(i)},
+                            {"source", d},
+                            {"type", "bind"},
+                            {"options", {"rbind"}}});
   auto r = guest_config(rw);
+  ASSERT_TRUE(r) << r.error().str();
+  ASSERT_EQ(r->volumes.size(), 4u);
+  EXPECT_EQ(r->volumes[3].source, d);
+  EXPECT_EQ(r->volumes[3].tag, "vol3");
+  EXPECT_EQ(r->config["mounts"][4]["source"], "/run/veil-volumes/vol3");
+  rw["mounts"].push_back(
+      {{"destination", "/data4"}, {"source", d}, {"type", "bind"}, {"options", {"rbind"}}});
+  r = guest_config(rw);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().msg.find("mounts[/data]: a writable bind mount of the directory"),
+  EXPECT_NE(r.error().msg.find("mounts[/data4]: more than 4 writable directory volumes"),
             std::string::npos)
+      << r.error().msg;
+  auto sock = base_config();  // neither a file nor a directory
+  sock["mounts"].push_back(
+      {{"destination", "/n"}, {"source", "/dev/null"}, {"type", "bind"}, {"options", {"rbind"}}});
+  r = guest_config(sock);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().msg.find("mounts[/n]: bind mount of /dev/null"), std::string::npos)
       << r.error().msg;
   auto missing = base_config();
   missing["mounts"].push_back({{"destination", "/x"}, {"source", d + "/nope"}, {"type", "bind"}});

@@ -198,6 +198,10 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   mc.vm_dir = vm_dir(g, id);
   mc.rootfs = in.rootfs;
   mc.create_request = {{"id", id}, {"config", gc->config}, {"files", gc->files}};
+  for (const auto& v : gc->volumes) {
+    mc.create_request["volumes"].push_back(v.tag);
+    mc.volumes.push_back(v);
+  }
   if (!guard_policy.is_null()) mc.create_request["guard"] = guard_policy;
   mc.shape = shape;
   mc.netns = network_namespace_path(config);

@@ -142,10 +142,16 @@ Result<GuestConfig> guest_config(const json& config) {
       if (::stat(src.c_str(), &st) != 0)
         return fail(where + ": bind source " + src + " does not exist");
       std::string guest_path = strprintf("%s/%d", kGuestBinds, n++);
-      if (S_ISDIR(st.st_mode) && !is_read_only(m))
-        return fail(where + ": a writable bind mount of the directory " + src +
-                    " is not supported in a microVM yet (its writes would not reach the host); "
-                    "read-only ones are copied in");
+      if (S_ISDIR(st.st_mode) && !is_read_only(m)) {
+        // A volume: shared both ways (writes reach the host), not copied.
+        if (gc.volumes.size() >= kMaxVolumes)
+          return fail(where + ": more than " + std::to_string(kMaxVolumes) +
+                      " writable directory volumes in one microVM");
+        Volume v{src, "vol" + std::to_string(gc.volumes.size())};
+        m["source"] = std::string(kGuestVolumes) + "/" + v.tag;
+        gc.volumes.push_back(std::move(v));
+        continue;
+      }
       if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
         return fail(where + ": bind mount of " + src +
                     " is not supported in a microVM (only files and read-only directories)");

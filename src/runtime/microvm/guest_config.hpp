@@ -22,14 +22,26 @@ inline constexpr int kDefaultGuestMiB = 128;
 // Bind-mounted files travel with the create request, up to this much in total.
 inline constexpr size_t kMaxBindBytes = 1 << 20;
 
+// Writable directory volumes are shared, not copied: virtio-fs (vm/virtiofs.hpp), one device
+// each, at most this many (microvm's virtio-mmio slots); the agent mounts them under
+// kGuestVolumes/<tag>.
+inline constexpr size_t kMaxVolumes = 4;
+inline constexpr const char* kGuestVolumes = "/run/veil-volumes";
+
+struct Volume {
+  std::string source;  // the host directory
+  std::string tag;     // "vol0", "vol1", …
+};
+
 struct GuestConfig {
   nlohmann::json config;  // for the guest's veil
   nlohmann::json files;   // [{"path": guest path, "hex": content}] the agent writes first
+  std::vector<Volume> volumes;
   std::vector<std::string> warnings;
 };
 
-// Fails, naming the field, for what a microVM cannot honour (directory bind mounts, a terminal,
-// the guard or secrets annotations for now).
+// Fails, naming the field, for what a microVM cannot honour (more writable directory volumes
+// than kMaxVolumes, binds of sockets or devices, the secrets annotation for now).
 Result<GuestConfig> guest_config(const nlohmann::json& config);
 
 // linux.namespaces' network path ("" when the container gets a new one).

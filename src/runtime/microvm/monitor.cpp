@@ -25,6 +25,7 @@
 #include "runtime/microvm/exec_relay.hpp"
 #include "vm/net.hpp"
 #include "vm/reports.hpp"
+#include "vm/virtiofs.hpp"
 
 namespace veil::runtime::microvm {
 namespace {
@@ -85,11 +86,15 @@ class Monitor {
   vm::NicConfig nic_;
   bool plumbed_ = false;
   std::optional<vm::Template> template_;
+  std::vector<vm::SharedDir> shared_;  // one virtiofsd per volume
 
  public:
-  // Everything prepare() may have made: QEMU, the VM's files, the tc redirections.
+  // Everything prepare() may have made: QEMU, virtiofsd, the VM's files, the tc redirections.
   void undo() {
     vm::stop_guest(guest_);
+    for (auto& d : shared_)
+      if (d.pid > 0 && ::kill(d.pid, SIGKILL) == 0) ::waitpid(d.pid, nullptr, 0);
+    shared_.clear();
     if (plumbed_) vm::unplumb(nic_);
     (void)remove_all(cfg_.vm_dir);
   }
@@ -109,8 +114,18 @@ Result<> Monitor::prepare() {
   int64_t t_image = monotonic_ms();
   // The template stays locked (shared) for the sandbox's life: nobody removes it under us.
   std::optional<vm::Template>& tmpl = template_;
-  if (cfg_.use_template)
+  // Volumes (virtio-fs) cannot be in a snapshot: such a sandbox boots cold.
+  if (cfg_.use_template && cfg_.volumes.empty())
     tmpl = VEIL_TRY(vm::ensure_template(cfg_.assets, cfg_.shape, cfg_.timeout_ms));
+  vm::Devices dev;
+  for (const auto& v : cfg_.volumes) {
+    auto d = vm::start_virtiofsd(v.source, cfg_.vm_dir + "/" + v.tag + ".sock",
+                                 cfg_.vm_dir + "/virtiofsd.log");
+    if (!d) return std::unexpected(d.error().wrap("volume " + v.source));
+    dev.fs_fds.push_back(d->qemu_end.get());
+    dev.fs_tags.push_back(v.tag);
+    shared_.push_back(std::move(*d));
+  }
   int64_t t_tmpl = monotonic_ms();
   Fd tap;
   if (!cfg_.hold_netns.empty()) VEIL_CHECK(vm::enter_netns(cfg_.hold_netns));
@@ -121,9 +136,11 @@ Result<> Monitor::prepare() {
     (void)write_file_atomic(cfg_.vm_dir + "/net.json",
                             json{{"netns", cfg_.netns}, {"ifname", nic_.ifname}}.dump(), 0600);
   }
+  dev.tap_fd = tap.get();
+  dev.user_net = cfg_.user_net;
   guest_ = VEIL_TRY(vm::start_guest(cfg_.assets, cfg_.shape, tmpl ? &*tmpl : nullptr, disk,
-                                    cfg_.vm_dir + "/qemu.log", cfg_.timeout_ms, tap.get(),
-                                    cfg_.user_net));
+                                    cfg_.vm_dir + "/qemu.log", cfg_.timeout_ms, dev));
+  for (auto& d : shared_) d.qemu_end.reset();  // QEMU has its own copy
   // Hello: this sandbox's token, the host's clock and fresh entropy for the guest's RNG.
   struct timespec now;
   ::clock_gettime(CLOCK_REALTIME, &now);
@@ -295,6 +312,11 @@ void Monitor::serve() {
             guest_.qemu = -1;
             die("QEMU exited");
           }
+          for (size_t i = 0; i < shared_.size(); ++i)
+            if (shared_[i].pid > 0 && ::waitpid(shared_[i].pid, &st, WNOHANG) == shared_[i].pid) {
+              shared_[i].pid = -1;  // its volume is gone from under the workload
+              die("virtiofsd of volume " + cfg_.volumes[i].source + " exited");
+            }
           continue;
         }
         if (si.ssi_signo == SIGPIPE) continue;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "runtime/microvm/guest_config.hpp"
 #include "vm/boot.hpp"
 
 namespace veil::runtime::microvm {
@@ -24,10 +25,11 @@ struct MonitorConfig {
   std::string netns;       // the container's network namespace (CNI): the VM's NIC is joined to it
   std::string hold_netns;  // or, for a pod's sandbox container, a namespace only held (see create)
   bool user_net = false;   // or user-mode networking (slirp), when asked
-  int fifo_fd = -1;        // the exec fifo, O_RDWR
-  int status_fd = -1;      // "ok …\n" or "error …" to `create`, then closed
-  int lock_fd = -1;        // the state directory's lock: closed first
-  int tty_fd = -1;         // process.terminal: the host pty's slave, the container's stdio
+  std::vector<Volume> volumes;  // writable directory volumes: virtio-fs, and then a cold boot
+  int fifo_fd = -1;             // the exec fifo, O_RDWR
+  int status_fd = -1;           // "ok …\n" or "error …" to `create`, then closed
+  int lock_fd = -1;             // the state directory's lock: closed first
+  int tty_fd = -1;              // process.terminal: the host pty's slave, the container's stdio
   int timeout_ms = 60'000;
 };
 
