@@ -344,7 +344,9 @@ TEST_P(CriPods, ContainersShareThePodNetworkAndIpcButNotFilesOrProcesses) {
       },
       10000);
   EXPECT_TRUE(served) << "the client container did not reach the server over localhost";
-  EXPECT_EQ(tcp_line(ip, 8080), "hello\n") << "the host did not reach the pod at " << ip;
+  // (the server's next `nc -l` may not be listening yet)
+  EXPECT_TRUE(wait_until([&] { return tcp_line(ip, 8080) == "hello\n"; }, 10000))
+      << "the host did not reach the pod at " << ip;
   // One IPC namespace for the pod, and its /dev/shm.
   auto ipc1 = exec(server, {"readlink", "/proc/self/ns/ipc"});
   auto ipc2 = exec(client, {"readlink", "/proc/self/ns/ipc"});

@@ -294,9 +294,7 @@ static __always_inline __u32 path_components(struct path* path, struct path* roo
 
 static __always_inline struct vg_event* scratch_event(void) {
   __u32 zero = 0;
-  struct vg_event* e = bpf_map_lookup_elem(&scratch, &zero);
-  if (e) e->file_len = 0; /* only mapping events name a file */
-  return e;
+  return bpf_map_lookup_elem(&scratch, &zero);
 }
 
 static __always_inline void read_argv(struct vg_event* e) {
@@ -689,7 +687,8 @@ static __always_inline int exec_mapping(struct file* file, __u16 mech) {
     e->exe[0] = 0; /* the mapping process: user space reads it */
     fill_task(e, cgid);
     struct fs_struct* fs = BPF_CORE_READ(cur, fs);
-    e->file_len = fs ? path_components((struct path*)&file->f_path, &fs->root, e->file) : 0;
+    /* The mapped file, in place of argv (guard_abi.h). */
+    e->argv_len = fs ? path_components((struct path*)&file->f_path, &fs->root, e->argv) : 0;
     e->rule = rule;
     e->detail = (v >> 8) & 0xff;
     e->mech = mech;

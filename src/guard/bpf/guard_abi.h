@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #endif
 
-#define VG_ABI_VERSION 3
+#define VG_ABI_VERSION 4
 
 #define VG_MAX_EGRESS 16
 #define VG_MAX_SHM 4
@@ -144,10 +144,10 @@ struct vg_event {
   char exe[VG_EXE_LEN];
   char argv[VG_ARGV_LEN];
   char cwd[VG_CWD_LEN + 64]; /* slack so bounded component copies stay in the buffer */
-  /* Mapping events (drift, fileless_exec from lsm/mmap_file or lsm/file_mprotect): the mapped
-   * file, leaf-first components as cwd; file_len is 0 otherwise. */
-  __u32 file_len;
-  char file[VG_CWD_LEN + 64];
 };
+/* Mapping events (rule drift or fileless_exec, mech VG_MECH_LSM_MMAP or VG_MECH_LSM_MPROTECT)
+ * carry no argv (user space reads the mapper's from /proc): `argv` holds the mapped file's path
+ * components leaf-first, as `cwd` does, argv_len bytes. The record stays this size: the ring
+ * buffer's capacity in events is what the loss accounting promises. */
 
 #endif

@@ -188,7 +188,10 @@ nlohmann::json from_bpf(const vg_event& e, Containers& containers) {
   p.gid = e.gid;
   p.comm = field(e.comm, sizeof(e.comm));
   p.exe = field(e.exe, sizeof(e.exe));
-  p.argv = split_nul(e.argv, std::min<size_t>(e.argv_len, sizeof(e.argv)));
+  // A mapping event's argv buffer holds the mapped file (guard_abi.h).
+  bool mapping = (e.mech == VG_MECH_LSM_MMAP || e.mech == VG_MECH_LSM_MPROTECT) &&
+                 (e.rule == VG_RULE_DRIFT || e.rule == VG_RULE_FILELESS);
+  if (!mapping) p.argv = split_nul(e.argv, std::min<size_t>(e.argv_len, sizeof(e.argv)));
   p.cwd = leaf_first_path(e.cwd, e.cwd_len, sizeof(e.cwd));
   bool net = e.rule == VG_RULE_EGRESS;
   if (p.exe.empty()) {
@@ -202,7 +205,7 @@ nlohmann::json from_bpf(const vg_event& e, Containers& containers) {
   if (!c) j["container"] = field(e.container_id, sizeof(e.container_id));
   j["time"] = boot_ns_to_rfc3339(e.ts_boot_ns);
   if (const char* d = detail_name(e.detail); *d) j["detail"] = d;
-  if (e.file_len > 0) j["file"] = leaf_first_path(e.file, e.file_len, sizeof(e.file));
+  if (mapping) j["file"] = leaf_first_path(e.argv, e.argv_len, sizeof(e.argv));
   if (net) {
     char buf[INET6_ADDRSTRLEN] = {};
     inet_ntop(e.family == 2 ? AF_INET : AF_INET6, e.addr, buf, sizeof(buf));
