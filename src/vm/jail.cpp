@@ -1,6 +1,7 @@
 #include "vm/jail.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <sched.h>
@@ -59,13 +60,19 @@ void bind(const Jail::Entry& e) {
     die("remount", e.at.c_str(), errno);
 }
 
-void drop_capabilities() {
+void become_vmm(const Jail& j) {
   if (::prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
                                      SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED) != 0)
     die("set", "securebits", errno);
   for (int cap = 0; cap <= 63; ++cap)
     if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
       die("drop", "a capability from the bounding set", errno);
+  // The ids last, while CAP_SETUID/SETGID are still effective (SECBIT_NO_SETUID_FIXUP).
+  if (j.uid != 0) {
+    if (::setgroups(j.groups.size(), j.groups.data()) != 0) die("set", "groups", errno);
+    if (::setresgid(j.gid, j.gid, j.gid) != 0) die("set", "the VMM's gid", errno);
+    if (::setresuid(j.uid, j.uid, j.uid) != 0) die("set", "the VMM's uid", errno);
+  }
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
     die("clear", "ambient capabilities", errno);
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -82,6 +89,14 @@ Result<Jail> plan_jail(const MachineSpec& m, const std::string& root) {
   VEIL_CHECK(mkdir_all(root, 0700));
   j.root = root;
   j.own_net = !m.user_net;
+  j.uid = kVmmIdBase + static_cast<uid_t>(::getpid());
+  j.gid = kVmmIdBase;
+  // What QEMU opens by path: readable (disk) or writable (RAM) by the VMMs' group only.
+  auto share = [&](const std::string& path, mode_t mode) -> Result<> {
+    if (::chown(path.c_str(), 0, j.gid) != 0 || ::chmod(path.c_str(), mode) != 0)
+      return fail_errno("give the VMM access to " + path);
+    return {};
+  };
   std::set<std::string> made;
   // The system QEMU and its libraries, modules and firmware come from (merged /usr: the top-level
   // directories are links into it; where one is a real directory it is bound read-only).
@@ -97,12 +112,17 @@ Result<Jail> plan_jail(const MachineSpec& m, const std::string& root) {
     add(j, made, "/etc/resolv.conf", Kind::bind_file_ro);
   for (const char* dev : {"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"})
     add(j, made, dev, Kind::bind_device);
-  if (m.accel == "kvm") add(j, made, "/dev/kvm", Kind::bind_device);
+  if (m.accel == "kvm") {
+    add(j, made, "/dev/kvm", Kind::bind_device);
+    struct stat st;
+    if (::stat("/dev/kvm", &st) == 0 && st.st_gid != 0) j.groups.push_back(st.st_gid);
+  }
   if (!m.clone) {
     add(j, made, m.assets.kernel, Kind::bind_file_ro);
     add(j, made, m.assets.initrd, Kind::bind_file_ro);
   }
   add(j, made, m.disk, Kind::bind_file_ro);
+  VEIL_CHECK(share(m.disk, 0640));
   if (!m.mem_path.empty()) {
     // QEMU 7.2 opens the RAM file read-write even for a private (copy-on-write) mapping. A
     // template being made is created here so that it can be bound.
@@ -112,6 +132,7 @@ Result<Jail> plan_jail(const MachineSpec& m, const std::string& root) {
       ::close(fd);
     }
     add(j, made, m.mem_path, Kind::bind_file_rw);
+    VEIL_CHECK(share(m.mem_path, 0660));
   }
   return j;
 }
@@ -156,7 +177,7 @@ void enter_jail(const Jail& j) {
   if (::syscall(SYS_pivot_root, ".", ".") != 0) die("pivot_root", j.root.c_str(), errno);
   if (::umount2(".", MNT_DETACH) != 0) die("detach", "the host's root", errno);
   if (::chdir("/") != 0) die("chdir", "/", errno);
-  drop_capabilities();
+  become_vmm(j);
 }
 
 }  // namespace veil::vm

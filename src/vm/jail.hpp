@@ -4,12 +4,16 @@
 //     root is an empty read-only tmpfs with the system's /usr (read-only), /etc/ld.so.cache, a
 //     few device nodes, and the files this machine uses (kernel, initramfs, disk, RAM file) at
 //     their host paths; no /proc, /sys, /home, /run or other sandbox is there;
-//   - no capabilities (bounding, ambient and inheritable sets empty, SECBIT_NOROOT locked), so
-//     uid 0 means only the owner of its own files; no_new_privs;
+//   - its own uid, kVmmIdBase + the pid of the process that starts it (unique among the VMMs
+//     alive; no VMM can signal or trace another, or own a host file), and the group kVmmIdBase,
+//     which may read its disk image and read and write its RAM file (QEMU 7.2 opens even a
+//     template's RAM file read-write for a private mapping); /dev/kvm's group with KVM;
+//   - no capabilities (every set empty, SECBIT_NOROOT locked: exec cannot give any back);
+//     no_new_privs;
 //   - QEMU's own seccomp sandbox on top (machine.cpp).
-// It still runs as uid 0: QEMU 7.2 opens the template's RAM file read-write even for a private
-// mapping, so an unprivileged uid would need write access to the template (docs/microvm.md).
 #pragma once
+
+#include <sys/types.h>
 
 #include <string>
 #include <vector>
@@ -18,9 +22,15 @@
 
 namespace veil::vm {
 
+// The VMMs' group, and the base of their uids (above any a distribution hands out).
+inline constexpr uid_t kVmmIdBase = 0x40000000;
+
 struct Jail {
   std::string root;  // an empty directory the jail's tmpfs is mounted on; empty: no jail
   bool own_net = true;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary (/dev/kvm's group)
   struct Entry {
     enum class Kind { dir, link, bind_dir_ro, bind_file_ro, bind_file_rw, bind_device } kind;
     std::string path;    // inside the jail (== the host path for binds)

@@ -546,8 +546,9 @@ std::vector<std::string> names_in(const std::string& dir) {
   return out;
 }
 
-// What a guest that took over its VMM would hold: a QEMU with no capabilities, no_new_privs and
-// its seccomp filter, in its own namespaces, whose root holds /usr and this machine's own files.
+// What a guest that took over its VMM would hold: a QEMU under a uid of its own with no
+// capabilities, no_new_privs and its seccomp filter, in its own namespaces, whose root holds /usr
+// and this machine's own files.
 TEST(Microvm, TheVmmRunsJailedWithoutCapabilities) {
   REQUIRE_ROOT();
   Veil v;
@@ -560,6 +561,15 @@ TEST(Microvm, TheVmmRunsJailedWithoutCapabilities) {
   for (const char* cap : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"})
     EXPECT_EQ(status_field(q, cap), "0000000000000000") << cap;
   EXPECT_EQ(status_field(q, "NoNewPrivs"), "1");
+  // Its own uid (no other VMM has it), the VMMs' group; nothing of root's.
+  int other_q = qemu_pid_with(v.root() + "/" + other + "/");
+  ASSERT_GT(other_q, 0);
+  std::string uid = status_field(q, "Uid"), other_uid = status_field(other_q, "Uid");
+  unsigned long u = std::stoul(uid);
+  EXPECT_GE(u, 0x40000000ul) << uid;
+  EXPECT_EQ(uid, strprintf("%lu\t%lu\t%lu\t%lu", u, u, u, u));
+  EXPECT_NE(uid, other_uid) << "two VMMs share a uid";
+  EXPECT_EQ(status_field(q, "Gid"), "1073741824\t1073741824\t1073741824\t1073741824");
   EXPECT_EQ(status_field(q, "Seccomp"), "2");
   std::string qp = "/proc/" + std::to_string(q);
   for (const char* ns : {"mnt", "net", "ipc", "uts"})
