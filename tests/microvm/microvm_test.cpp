@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <iostream>
 #include <thread>
 
 #include "../integration/harness.hpp"
@@ -635,6 +636,30 @@ TEST(Microvm, BadInputIsRefusedWithAClearErrorAndLeavesNothing) {
   expect_refused({"VEIL_VM_TEMPLATES=" + tdir}, "restoring the template");
   EXPECT_EQ(qemu_processes_with(tdir), 0);
   (void)remove_all(tdir);
+  // An accelerator asked for that this host cannot give (KVM is not usable here: see HOST.md;
+  // on a host where it is, only the unknown name is refused).
+  auto check = nlohmann::json::parse(run({VEIL_BINARY, "check", "--json"}).out, nullptr, false);
+  if (check.is_object() && check["microvm"].value("accelerator", "") != "kvm")
+    expect_refused({"VEIL_VM_ACCEL=kvm"}, "VEIL_VM_ACCEL=kvm: KVM is not usable here");
+  else
+    std::cout
+        << "[ NOTE     ] KVM is usable here: the refusal of VEIL_VM_ACCEL=kvm is not tested\n";
+  expect_refused({"VEIL_VM_ACCEL=hvf"}, "VEIL_VM_ACCEL=hvf: unknown accelerator");
+  // A rootfs that cannot fit the template's 1 GiB disk (a sparse file: nothing is written).
+  {
+    VmBundle big({"true"});
+    std::string root = big.dir() + "/bigroot";
+    ASSERT_TRUE(mkdir_all(root));
+    ASSERT_TRUE(write_file_atomic(root + "/blob", ""));
+    ASSERT_EQ(::truncate((root + "/blob").c_str(), 1100L << 20), 0);
+    big.config["root"]["path"] = root;
+    big.write();
+    std::string id = unique_id("vm");
+    auto r = v({"run", "--bundle", big.dir(), id});
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.err.find("more than the template's 1024 MiB disk"), std::string::npos) << r.err;
+    EXPECT_TRUE(vm_gone(v, id, big));
+  }
   // An unknown handler, a directory bind mount, a terminal.
   b.config["annotations"]["org.veil.handler"] = "hypervisor9";
   b.write();

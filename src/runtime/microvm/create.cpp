@@ -112,6 +112,14 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   if (!path_exists("/usr/bin/mkfs.erofs"))
     return fail_with(Error{"mkfs.erofs is missing: install erofs-utils"});
   auto accel = vm::choose_accel(*assets);
+  // VEIL_VM_ACCEL=kvm: an operator who will not fall back to software emulation.
+  if (const char* want = ::getenv("VEIL_VM_ACCEL"); want && *want) {
+    std::string w = want;
+    if (w != "kvm" && w != "tcg")
+      return fail_with(Error{"VEIL_VM_ACCEL=" + w + ": unknown accelerator (kvm or tcg)"});
+    if (w == "kvm" && accel.name != "kvm")
+      return fail_with(Error{"VEIL_VM_ACCEL=kvm: KVM is not usable here (" + accel.reason + ")"});
+  }
   vm::Shape shape = shape_for(config, accel.name);
   auto layout = VEIL_TRY(cgroups::probe());
   std::string cgroups_path =

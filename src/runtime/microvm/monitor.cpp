@@ -1,6 +1,7 @@
 #include "runtime/microvm/monitor.hpp"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -46,9 +47,29 @@ std::string random_hex(size_t n) {
   return out;
 }
 
+// The bytes of the regular files under dir (symlinks not followed): what an EROFS image of it
+// holds at least (it stores no holes).
+off_t tree_bytes(const std::string& dir) {
+  static off_t total;
+  total = 0;
+  ::nftw(
+      dir.c_str(),
+      [](const char*, const struct stat* st, int type, struct FTW*) {
+        if (type == FTW_F && S_ISREG(st->st_mode)) total += st->st_size;
+        return 0;
+      },
+      64, FTW_PHYS);
+  return total;
+}
+
 // The bundle's rootfs as a read-only EROFS image, sized to the template's disk.
 Result<std::string> build_image(const std::string& rootfs, const std::string& vm_dir) {
   std::string img = vm_dir + "/rootfs.img";
+  // Refused before writing an image that cannot fit.
+  if (off_t bytes = tree_bytes(rootfs); bytes > (off_t{vm::kDiskMiB} << 20))
+    return fail(
+        strprintf("the rootfs holds %lld MiB of files, more than the template's %d MiB disk",
+                  static_cast<long long>(bytes >> 20), vm::kDiskMiB));
   auto r = VEIL_TRY(run_capture({"/usr/bin/mkfs.erofs", "--quiet", img, rootfs}));
   if (r.status == 127 || (r.status != 0 && !path_exists("/usr/bin/mkfs.erofs")))
     return fail("mkfs.erofs is missing (install erofs-utils)");
