@@ -31,10 +31,12 @@ Result<> GuestGuard::start(const nlohmann::json& policy) {
   if (!policy.is_object() || !policy.contains("spec"))
     return fail("guard: the create request has no compiled policy");
   spec_ = VEIL_TRY(guard::Spec::from_json(policy["spec"]));
+  compiled_ = policy["spec"];
   VEIL_CHECK(mkdir_all(inst_.registry_dir(), 0700));
   auto loaded = VEIL_TRY(guard::load(inst_, false));
   if (!(loaded.mechs & VG_MECHS_LSM_EXEC))
     return fail("guard: BPF LSM did not attach in the guest (" + loaded.lsm_refusal + ")");
+  mechs_ = loaded.mechs;
   fmt_ = std::make_unique<Formatter>(inst_);
   int fd = bpf_obj_get(inst_.pin("events").c_str());
   if (fd < 0) return fail_errno("guard: open the events ring buffer");
@@ -52,6 +54,11 @@ Result<> GuestGuard::start(const nlohmann::json& policy) {
   ::close(fd);  // the ring buffer holds its own reference
   if (!rb_) return fail_errno("guard: ring_buffer__new");
   return {};
+}
+
+std::string GuestGuard::container_plan() const {
+  if (compiled_.is_null()) return "";
+  return nlohmann::json{{"spec", compiled_}, {"mechs", mechs_}}.dump();
 }
 
 Result<> GuestGuard::attach(const std::string& id, pid_t pid) {

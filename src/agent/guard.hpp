@@ -34,10 +34,16 @@ class GuestGuard {
   // Formats and hands every pending event to emit.
   void drain(const std::function<void(nlohmann::json)>& emit);
   bool active() const { return rb_ != nullptr; }
+  // For the guest's veil (CreateOptions::guest_guard): the compiled policy and the program set
+  // loaded here, so that it applies the policy's in-container parts (seccomp, Landlock,
+  // vm.memfd_noexec) the way it would on a host with that set. "" before start.
+  std::string container_plan() const;
 
  private:
   guard::Instance inst_;
   guard::Spec spec_;
+  nlohmann::json compiled_;
+  uint32_t mechs_ = 0;
   ring_buffer* rb_ = nullptr;
   std::function<void(nlohmann::json)>* emit_ = nullptr;
   struct Formatter;

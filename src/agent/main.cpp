@@ -151,7 +151,7 @@ void Agent::on_create(const json& j) {
     return send_error(0, r.error().str());
   if (j.contains("guard"))
     if (auto r = guard_.start(j["guard"]); !r) return send_error(0, r.error().str());
-  auto p = agent::spawn_container(j["id"].get<std::string>());
+  auto p = agent::spawn_container(j["id"].get<std::string>(), guard_.container_plan());
   if (!p) return send_error(0, p.error().str());
   id_ = j["id"].get<std::string>();
   p->mount_ms = mount_ms;

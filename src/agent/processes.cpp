@@ -70,11 +70,13 @@ void keep_parent_ends(Proc& pr, const Pipes& p) {
   ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 255);
 }
 
-[[noreturn]] void keeper(const std::string& id, int status_fd, int start_fd) {
+[[noreturn]] void keeper(const std::string& id, const std::string& guest_guard, int status_fd,
+                         int start_fd) {
   runtime::Globals g;
   g.root = kGuestRoot;
   runtime::CreateOptions opts;
   opts.bundle = kGuestBundle;
+  opts.guest_guard = guest_guard;
   // process.terminal: the guest's veil hands the pty master to us (a foreground create), and we
   // pass it on to the agent with the pid.
   Fd master;
@@ -104,7 +106,7 @@ void keep_parent_ends(Proc& pr, const Pipes& p) {
 
 }  // namespace
 
-Result<Proc> spawn_container(const std::string& id) {
+Result<Proc> spawn_container(const std::string& id, const std::string& guest_guard) {
   auto p = VEIL_TRY(make_pipes());
   int st[2], go[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, st) || ::pipe2(go, O_CLOEXEC))
@@ -117,7 +119,7 @@ Result<Proc> spawn_container(const std::string& id) {
     sigprocmask(SIG_SETMASK, &none, nullptr);
     int status_fd = st[1], start_fd = go[0];
     take_stdio(p, {&status_fd, &start_fd});
-    keeper(id, status_fd, start_fd);
+    keeper(id, guest_guard, status_fd, start_fd);
   }
   ::close(st[1]);
   ::close(go[0]);

@@ -37,7 +37,8 @@ struct Proc {
 };
 
 // Forks the keeper for container `id` whose config.json is in kGuestBundle.
-Result<Proc> spawn_container(const std::string& id);
+// guest_guard: GuestGuard::container_plan() ("" without a guard policy).
+Result<Proc> spawn_container(const std::string& id, const std::string& guest_guard = "");
 // Forks a child that runs runtime::exec for the OCI process object in the container.
 Result<Proc> spawn_exec(const std::string& id, uint32_t proc_id, const nlohmann::json& process);
 

@@ -104,7 +104,11 @@ Result<Plan> plan_container(const Globals& g, const CreateOptions& opts, bool fo
   // A microVM's guard is planned by its handler (the guest enforces it).
   p.microvm = VEIL_TRY(microvm::wanted(g, p.spec.annotations));
   // A bad guard policy fails here, before anything exists.
-  if (!p.microvm) p.guard = VEIL_TRY(plan_guard(p.spec, p.filter && p.filter->uses_notify()));
+  bool oci_notify = p.filter && p.filter->uses_notify();
+  if (!opts.guest_guard.empty())
+    p.guard = VEIL_TRY(plan_guest_guard(opts.guest_guard, oci_notify));
+  else if (!p.microvm)
+    p.guard = VEIL_TRY(plan_guard(p.spec, oci_notify));
   p.rootfs =
       p.spec.root.path.starts_with("/") ? p.spec.root.path : p.bundle + "/" + p.spec.root.path;
   struct stat rst;
@@ -276,7 +280,9 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
     kill_setup_children(-1, pid);
     return fail_with(std::move(e));
   };
-  if (plan.guard) {
+  if (plan.guard && plan.guard->in_guest) {
+    st.guard = guest_guard_state(*plan.guard);  // for `exec` (the agent did the BPF part)
+  } else if (plan.guard) {
     // The process waits for `start`: from this map update on, the kernel guards it.
     if (auto r = attach_guard(*plan.guard, st, std::move(d.guard_notify)); !r)
       return kill_init(r.error());

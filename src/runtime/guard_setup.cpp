@@ -146,6 +146,30 @@ Result<std::optional<GuardPlan>> plan_guard(const oci::Spec& spec, bool oci_noti
   return p;
 }
 
+Result<GuardPlan> plan_guest_guard(const std::string& compiled, bool oci_notify) {
+  auto j = nlohmann::json::parse(compiled, nullptr, false);
+  if (!j.is_object() || !j.contains("spec")) return fail("guard: bad plan from the agent");
+  GuardPlan p;
+  p.in_guest = true;
+  p.spec = VEIL_TRY(guard::Spec::from_json(j["spec"]));
+  p.mechs = j.value("mechs", 0U);
+  if (p.spec.write_rules != Mode::off) {
+    p.landlock_abi = landlock::abi();
+    if (p.landlock_abi == 0)
+      return fail("guard policy " + p.spec.name + ": write rules need Landlock (not in the guest)");
+  }
+  VEIL_CHECK(build_filter(p, oci_notify));
+  return p;
+}
+
+nlohmann::json guest_guard_state(const GuardPlan& p) {
+  return {{"in_guest", true},
+          {"policy", p.spec.name},
+          {"spec", p.spec.to_json()},
+          {"mechs", p.mechs},
+          {"landlock_abi", p.landlock_abi}};
+}
+
 Result<> early_in_container(const GuardPlan& p) {
   if (p.spec.memfd_noexec > 0) {
     // Through the host's /proc, which stage 2 still sees (the container's /proc/sys is read-only).
@@ -225,6 +249,7 @@ Result<> attach_guard(GuardPlan& p, State& st, Fd notify_fd) {
 
 void detach_guard(const State& st) {
   if (st.guard.is_null() || !st.guard.is_object()) return;
+  if (st.guard.value("in_guest", false)) return;  // the agent's registration goes with the VM
   guard::Instance inst = instance_of(st.guard);
   auto reg = guard::Registration::from_json(st.guard.value("registration", nlohmann::json()));
   if (st.guard.value("daemon", false))
@@ -238,6 +263,10 @@ void detach_guard(const State& st) {
 
 Result<std::optional<GuardPlan>> plan_guard_for_exec(const State& st, bool oci_notify) {
   if (st.guard.is_null() || !st.guard.is_object()) return std::nullopt;
+  if (st.guard.value("in_guest", false))
+    return plan_guest_guard(
+        nlohmann::json{{"spec", st.guard["spec"]}, {"mechs", st.guard.value("mechs", 0U)}}.dump(),
+        oci_notify);
   GuardPlan p;
   p.inst = instance_of(st.guard);
   p.spec = VEIL_TRY(guard::Spec::from_json(st.guard.value("spec", nlohmann::json())));

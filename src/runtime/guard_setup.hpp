@@ -41,6 +41,7 @@ struct GuardPlan {
   std::vector<uint16_t> landlock_ports;  // fallback for egress without BPF (TCP ports)
   bool landlock_net = false;
   int landlock_abi = 0;
+  bool in_guest = false;      // plan_guest_guard: nothing to attach from the runtime
   guard::GuardFilter filter;  // built by the parent, loaded in the init
   landlock::Ruleset ruleset;  // computed in the init
 };
@@ -51,6 +52,13 @@ Result<nlohmann::json> compile_guard_policy(const guard::Instance& inst, const s
 // nullopt when the container asks for no guard. oci_notify: the OCI profile already has a
 // seccomp listener (only one is allowed per process tree, so the guard then goes without).
 Result<std::optional<GuardPlan>> plan_guard(const oci::Spec& spec, bool oci_notify);
+
+// In a microVM guest (CreateOptions::guest_guard): the plan for the in-container parts only.
+// No daemon runs there (sensitive syscalls are refused by seccomp itself), the agent registers
+// the BPF part, and BPF covers drift, fileless and egress (no Landlock fallback).
+Result<GuardPlan> plan_guest_guard(const std::string& compiled, bool oci_notify);
+// What the container's state keeps of such a plan (for exec; nothing to detach).
+nlohmann::json guest_guard_state(const GuardPlan& plan);
 
 // In the container init before pivot_root, in its own pid namespace (vm.memfd_noexec).
 Result<> early_in_container(const GuardPlan& plan);

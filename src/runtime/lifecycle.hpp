@@ -30,6 +30,10 @@ struct CreateOptions {
   bool no_pivot = false;
   bool no_new_keyring = false;
   int preserve_fds = 0;
+  // Inside a microVM guest (veil-agent): the guard policy compiled on the host with the BPF
+  // program set the agent loaded, as JSON {"spec", "mechs"}. The container gets the policy's
+  // in-container parts (seccomp, Landlock, vm.memfd_noexec); the agent does the BPF part.
+  std::string guest_guard;
 };
 
 // Sets up the container and leaves its process waiting for `start`. Returns its pid.

@@ -105,6 +105,12 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
       return fail_with(Error{"annotations.org.veil.guard.policy: not a string"});
     auto compiled = compile_guard_policy(guard::Instance::from_env(), ref.get<std::string>());
     if (!compiled) return fail_with(compiled.error());
+    auto spec = guard::Spec::from_json((*compiled)["spec"]);
+    if (!spec) return fail_with(spec.error());
+    if (spec->exec_rules != guard::Mode::off)
+      return fail_with(Error{"guard policy " + spec->name +
+                             ": exec allow/deny rules are decided by the guard daemon, which "
+                             "does not run in a microVM guest"});
     guard_policy = {{"spec", (*compiled)["spec"]}};
   }
   auto assets = vm::find_assets();
