@@ -75,13 +75,6 @@ class Agent {
   agent::GuestGuard guard_;
 };
 
-std::string unhex(const std::string& h) {
-  std::string out;
-  for (size_t i = 0; i + 1 < h.size(); i += 2)
-    out.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
-  return out;
-}
-
 // One entry of create's "files": a directory, a symbolic link or a file (hex content), under
 // /run/veil-binds (runtime/microvm/guest_config.cpp).
 Result<> write_carried(const json& f) {
@@ -101,7 +94,8 @@ Result<> write_carried(const json& f) {
       return fail_errno("symlink " + path);
     return {};
   }
-  return write_file_atomic(path, unhex(f.value("hex", std::string())), static_cast<int>(mode));
+  return write_file_atomic(path, from_hex(f.value("hex", std::string())).value_or(""),
+                           static_cast<int>(mode));
 }
 
 std::string kernel_release() {
@@ -112,7 +106,7 @@ std::string kernel_release() {
 void Agent::on_hello(const json& j) {
   if (j.value("version", 0) != vm::kProtocolVersion)
     return send_error(0, strprintf("agent speaks protocol version %d", vm::kProtocolVersion));
-  std::string seed = unhex(j.value("seed", std::string()));
+  std::string seed = from_hex(j.value("seed", std::string())).value_or("");
   if (auto r = agent::refresh_identity(j.value("realtime_ns", int64_t{0}), seed); !r)
     return send_error(0, r.error().str());
   if (auto r = agent::configure_network(j.contains("net") ? j["net"] : json()); !r)
@@ -151,7 +145,18 @@ void Agent::on_create(const json& j) {
     return send_error(0, r.error().str());
   if (j.contains("guard"))
     if (auto r = guard_.start(j["guard"]); !r) return send_error(0, r.error().str());
-  auto p = agent::spawn_container(j["id"].get<std::string>(), guard_.container_plan());
+  // org.veil.secrets, fetched by the host; the keeper seals them into memfds for the guest's veil.
+  std::vector<agent::Secret> secrets;
+  if (j.contains("secrets") && j["secrets"].is_array())
+    for (const auto& s : j["secrets"]) {
+      std::string name = s.is_object() ? s.value("name", std::string()) : "";
+      auto data = from_hex(s.is_object() ? s.value("hex", std::string()) : "");
+      if (!secrets_mount::valid_name(name) || !data)
+        return send_error(0, "create: bad secret \"" + name + "\"");
+      secrets.push_back({name, std::move(*data)});
+    }
+  auto p = agent::spawn_container(j["id"].get<std::string>(), guard_.container_plan(), secrets);
+  for (auto& s : secrets) ::explicit_bzero(s.data.data(), s.data.size());
   if (!p) return send_error(0, p.error().str());
   id_ = j["id"].get<std::string>();
   p->mount_ms = mount_ms;

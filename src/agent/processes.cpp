@@ -13,6 +13,7 @@
 #include "base/file.hpp"
 #include "base/packet.hpp"
 #include "base/strings.hpp"
+#include "linux/secrets_mount.hpp"
 #include "runtime/exec.hpp"
 #include "runtime/lifecycle.hpp"
 
@@ -70,13 +71,24 @@ void keep_parent_ends(Proc& pr, const Pipes& p) {
   ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 255);
 }
 
-[[noreturn]] void keeper(const std::string& id, const std::string& guest_guard, int status_fd,
-                         int start_fd) {
+[[noreturn]] void keeper(const std::string& id, const std::string& guest_guard,
+                         const std::vector<Secret>& secrets, int status_fd, int start_fd) {
   runtime::Globals g;
   g.root = kGuestRoot;
   runtime::CreateOptions opts;
   opts.bundle = kGuestBundle;
   opts.guest_guard = guest_guard;
+  // Made here, after the keeper's descriptors were settled (take_stdio closes the others).
+  std::vector<secrets_mount::SecretFile> files;
+  for (const auto& s : secrets) {
+    auto fd = secrets_mount::sealed_memfd(s.data);
+    if (!fd) {
+      (void)send_packet(status_fd, "error: secrets: " + fd.error().str());
+      ::_exit(1);
+    }
+    files.push_back({s.name, std::move(*fd), s.data.size()});
+  }
+  opts.guest_secrets = &files;
   // process.terminal: the guest's veil hands the pty master to us (a foreground create), and we
   // pass it on to the agent with the pid.
   Fd master;
@@ -106,7 +118,8 @@ void keep_parent_ends(Proc& pr, const Pipes& p) {
 
 }  // namespace
 
-Result<Proc> spawn_container(const std::string& id, const std::string& guest_guard) {
+Result<Proc> spawn_container(const std::string& id, const std::string& guest_guard,
+                             const std::vector<Secret>& secrets) {
   auto p = VEIL_TRY(make_pipes());
   int st[2], go[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, st) || ::pipe2(go, O_CLOEXEC))
@@ -119,7 +132,7 @@ Result<Proc> spawn_container(const std::string& id, const std::string& guest_gua
     sigprocmask(SIG_SETMASK, &none, nullptr);
     int status_fd = st[1], start_fd = go[0];
     take_stdio(p, {&status_fd, &start_fd});
-    keeper(id, guest_guard, status_fd, start_fd);
+    keeper(id, guest_guard, secrets, status_fd, start_fd);
   }
   ::close(st[1]);
   ::close(go[0]);

@@ -38,7 +38,13 @@ struct Proc {
 
 // Forks the keeper for container `id` whose config.json is in kGuestBundle.
 // guest_guard: GuestGuard::container_plan() ("" without a guard policy).
-Result<Proc> spawn_container(const std::string& id, const std::string& guest_guard = "");
+// A secret of org.veil.secrets as the host fetched it: file name and plaintext.
+struct Secret {
+  std::string name, data;
+};
+// secrets: put into sealed memfds by the keeper for the guest's veil to mount.
+Result<Proc> spawn_container(const std::string& id, const std::string& guest_guard = "",
+                             const std::vector<Secret>& secrets = {});
 // Forks a child that runs runtime::exec for the OCI process object in the container.
 Result<Proc> spawn_exec(const std::string& id, uint32_t proc_id, const nlohmann::json& process);
 

@@ -3,6 +3,7 @@
 // (measured; see docs/architecture.md), and the runtime's RSS budget is 2.5 MiB.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,5 +19,8 @@ std::vector<std::string> split(std::string_view s, char sep);
 std::vector<std::string> split_words(std::string_view s);
 // The parts with sep between them.
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
+// Lower-case hex of the bytes, and back (nullopt for odd lengths or non-hex digits).
+std::string to_hex(std::string_view bytes);
+std::optional<std::string> from_hex(std::string_view hex);
 
 }  // namespace veil

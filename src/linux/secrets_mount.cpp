@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,7 +27,8 @@ namespace {
   struct stat st;
   if (::fstat(f.fd.get(), &st) != 0) return fail_errno("secret " + f.name);
   if (static_cast<size_t>(st.st_size) != f.size)
-    return fail("secret " + f.name + ": size changed in transit");
+    return fail("secret " + f.name + ": size changed in transit (" + std::to_string(f.size) +
+                " bytes sent, " + std::to_string(st.st_size) + " arrived)");
   Fd out(
       ::openat(dirfd, f.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400));
   if (!out) return fail_errno("create " + std::string(kSecretsDir) + "/" + f.name);
@@ -117,6 +119,21 @@ namespace {
               MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
     return fail_errno(std::string("remount ") + kSecretsDir + " read-only");
   return {};
+}
+
+Result<Fd> sealed_memfd(std::string_view data) {
+  Fd fd(::memfd_create("veil-secret", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) return fail_errno("memfd_create");
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t w = ::write(fd.get(), data.data() + off, data.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return fail_errno("write memfd");
+    off += static_cast<size_t>(w);
+  }
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0)
+    return fail_errno("seal memfd");
+  return fd;
 }
 
 }  // namespace veil::secrets_mount

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.hpp"
@@ -24,6 +25,9 @@ struct SecretFile {
 
 // A file name for /run/secrets: [A-Za-z0-9._-]+, not "." or "..".
 bool valid_name(const std::string& name);
+
+// The plaintext in anonymous memory: a memfd sealed against writes, growth and shrinking.
+Result<Fd> sealed_memfd(std::string_view data);
 
 // Makes sure <root>/run/secrets exists as a directory, creating /run and /run/secrets with mode
 // 0755 when missing (exactly what the measurement assumes, docs/attestation.md); never leaves

@@ -203,6 +203,12 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
       return fail_with(
           std::move(got.error()).wrap(std::string("secrets (") + kSecretsAnnotation + ")"));
     secrets = std::move(*got);
+  } else if (opts.guest_secrets && !opts.guest_secrets->empty()) {
+    // In a microVM guest: fetched by the host's veil (microvm/create.cpp), handed over here.
+    Fd root(::open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return fail_with(Error{"secrets: open the rootfs " + plan.rootfs, errno});
+    if (auto r = secrets_mount::ensure_mountpoint(root.get()); !r) return fail_with(r.error());
+    secrets = std::move(*opts.guest_secrets);
   }
 
   const int min_fd = 3 + opts.preserve_fds;

@@ -10,6 +10,7 @@
 
 #include "base/error.hpp"
 #include "base/fd.hpp"
+#include "linux/secrets_mount.hpp"
 #include "runtime/state.hpp"
 
 namespace veil::runtime {
@@ -34,6 +35,9 @@ struct CreateOptions {
   // program set the agent loaded, as JSON {"spec", "mechs"}. The container gets the policy's
   // in-container parts (seccomp, Landlock, vm.memfd_noexec); the agent does the BPF part.
   std::string guest_guard;
+  // Inside a microVM guest: the secrets the host fetched for org.veil.secrets (sealed memfds),
+  // installed at /run/secrets as on a host. Consumed by create.
+  std::vector<secrets_mount::SecretFile>* guest_secrets = nullptr;
 };
 
 // Sets up the container and leaves its process waiting for `start`. Returns its pid.

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -133,6 +134,33 @@ TEST_F(SecretsTest, SampleBackendSecretIsAReadOnlyTmpfsFileOfTheProcessUser) {
   EXPECT_NE(line.find(" ro,nosuid,nodev,noexec"), std::string::npos) << line;
   EXPECT_NE(line.find(" - tmpfs "), std::string::npos) << line;
   EXPECT_NE(c.out.find("readonly\n"), std::string::npos) << c.out;
+  EXPECT_TRUE(nothing_left(veil_, id, b));
+}
+
+// A microVM container (docs/microvm.md): the host's veil attests and fetches at create, the
+// plaintext travels with the create request, and the guest's veil mounts it as on a host: the
+// same read-only tmpfs file of the process user, in the guest only.
+TEST_F(SecretsTest, AMicrovmContainerGetsItsSecretInTheGuest) {
+  Bundle b = with_secrets({"/bin/sh", "-c",
+                           "stat -c '%a %u %g %F' /run/secrets /run/secrets/token; "
+                           "cat /run/secrets/token; echo; uname -r; "
+                           "touch /run/secrets/new 2>/dev/null && echo writable || echo readonly"},
+                          "kbs:///demo/key/token");
+  b.config["annotations"]["org.veil.handler"] = "microvm";
+  b.write();
+  add_reference(measure(b));
+  std::string id = unique_id("vmsec");
+  Cmd c = veil_({"run", "--bundle", b.dir(), id});
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_NE(c.out.find("500 1000 1000 directory\n400 1000 1000 regular file\n" + secret_ + "\n"),
+            std::string::npos)
+      << c.out;
+  struct utsname u;
+  ::uname(&u);
+  EXPECT_EQ(c.out.find(std::string(u.release) + "\n"), std::string::npos)
+      << "ran on the host's kernel: " << c.out;
+  EXPECT_NE(c.out.find("readonly\n"), std::string::npos) << c.out;
+  EXPECT_FALSE(host_mounts_contain(secret_));
   EXPECT_TRUE(nothing_left(veil_, id, b));
 }
 

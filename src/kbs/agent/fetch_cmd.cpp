@@ -13,6 +13,7 @@
 #include "base/strings.hpp"
 #include "kbs/agent/commands.hpp"
 #include "kbs/agent/job.hpp"
+#include "linux/secrets_mount.hpp"
 
 namespace veil::agent {
 namespace {
@@ -35,21 +36,6 @@ std::string g_timeout_packet;
 void on_alarm(int) {
   (void)!::send(kAnswerFd, g_timeout_packet.data(), g_timeout_packet.size(), MSG_NOSIGNAL);
   _exit(1);
-}
-
-Result<Fd> sealed_memfd(const std::string& data) {
-  Fd fd(::memfd_create("veil-secret", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!fd) return fail_errno("memfd_create");
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t w = ::write(fd.get(), data.data() + off, data.size() - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return fail_errno("write memfd");
-    off += static_cast<size_t>(w);
-  }
-  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0)
-    return fail_errno("seal memfd");
-  return fd;
 }
 
 Result<Job> read_request() {
@@ -89,7 +75,7 @@ Result<Outcome> fetch() {
   ::signal(SIGALRM, on_alarm);
   ::alarm(static_cast<unsigned>(job.cfg.kbs.timeout));
   return run_job(job, [](const SecretRef& s, std::string& plain) -> Result<> {
-    auto fd = VEIL_TRY(sealed_memfd(plain));
+    auto fd = VEIL_TRY(secrets_mount::sealed_memfd(plain));
     return send_packet(kAnswerFd, packet_text({{"secret", s.tag}, {"size", plain.size()}}),
                        fd.get());
   });

@@ -21,6 +21,7 @@
 #include "runtime/microvm/guest_config.hpp"
 #include "runtime/microvm/handler.hpp"
 #include "runtime/microvm/monitor.hpp"
+#include "runtime/secrets_fetch.hpp"
 #include "runtime/sync.hpp"
 #include "runtime/terminal.hpp"
 #include "vm/net.hpp"
@@ -212,6 +213,22 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   mc.vm_dir = vm_dir(g, id);
   mc.rootfs = in.rootfs;
   mc.create_request = {{"id", id}, {"config", gc->config}, {"files", gc->files}};
+  // org.veil.secrets: attested and fetched here, before the VM exists (a refusal leaves
+  // nothing); the plaintext goes to the guest with the create request and from there into the
+  // container's /run/secrets tmpfs only (docs/microvm.md).
+  if (wants_secrets(st.annotations)) {
+    auto got = fetch_secrets(in.bundle, in.config_text, in.rootfs);
+    if (!got)
+      return fail_with(
+          std::move(got.error()).wrap(std::string("secrets (") + kSecretsAnnotation + ")"));
+    for (auto& f : *got) {
+      std::string data(f.size, '\0');
+      if (::pread(f.fd.get(), data.data(), data.size(), 0) != static_cast<ssize_t>(f.size))
+        return fail_with(Error{"secrets: read " + f.name, errno});
+      mc.create_request["secrets"].push_back({{"name", f.name}, {"hex", to_hex(data)}});
+      ::explicit_bzero(data.data(), data.size());
+    }
+  }
   for (const auto& v : gc->volumes) {
     mc.create_request["volumes"].push_back(v.tag);
     mc.volumes.push_back(v);

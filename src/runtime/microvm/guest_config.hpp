@@ -41,7 +41,7 @@ struct GuestConfig {
 };
 
 // Fails, naming the field, for what a microVM cannot honour (more writable directory volumes
-// than kMaxVolumes, binds of sockets or devices, the secrets annotation for now).
+// than kMaxVolumes, binds of sockets or devices).
 Result<GuestConfig> guest_config(const nlohmann::json& config);
 
 // linux.namespaces' network path ("" when the container gets a new one).
