@@ -38,9 +38,10 @@ struct VmBundle : Bundle {
   }
 };
 
-// QEMU processes whose command line mentions `needle` (a state or template directory).
-int qemu_processes_with(const std::string& needle) {
-  int n = 0;
+// QEMU processes (not zombies) whose command line mentions `needle` (a state or template
+// directory).
+std::vector<int> qemu_pids_with(const std::string& needle) {
+  std::vector<int> pids;
   if (DIR* d = ::opendir("/proc")) {
     while (auto* e = ::readdir(d)) {
       if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
@@ -48,11 +49,15 @@ int qemu_processes_with(const std::string& needle) {
       if (!cmd || cmd->find("qemu-system") == std::string::npos) continue;
       auto st = read_file(std::string("/proc/") + e->d_name + "/stat");
       if (st && st->find(") Z") != std::string::npos) continue;
-      if (cmd->find(needle) != std::string::npos) ++n;
+      if (cmd->find(needle) != std::string::npos) pids.push_back(std::atoi(e->d_name));
     }
     ::closedir(d);
   }
-  return n;
+  return pids;
+}
+
+int qemu_processes_with(const std::string& needle) {
+  return static_cast<int>(qemu_pids_with(needle).size());
 }
 
 // Nothing of a microVM container left: state dir, cgroups, and no QEMU with its files (waits a
@@ -512,18 +517,8 @@ TEST(Microvm, DeleteForceAfterSigkillOfTheMonitorLeavesNothing) {
 
 // The pid of the one QEMU whose command line mentions `needle`, or 0.
 int qemu_pid_with(const std::string& needle) {
-  int found = 0;
-  if (DIR* d = ::opendir("/proc")) {
-    while (auto* e = ::readdir(d)) {
-      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-      auto cmd = read_file(std::string("/proc/") + e->d_name + "/cmdline");
-      if (cmd && cmd->find("qemu-system") != std::string::npos &&
-          cmd->find(needle) != std::string::npos)
-        found = std::atoi(e->d_name);
-    }
-    ::closedir(d);
-  }
-  return found;
+  auto pids = qemu_pids_with(needle);
+  return pids.empty() ? 0 : pids.back();
 }
 
 std::string status_field(int pid, const std::string& key) {

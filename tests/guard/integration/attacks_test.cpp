@@ -23,6 +23,17 @@ const nlohmann::json* find_rule(const std::vector<nlohmann::json>& evs, const st
   return nullptr;
 }
 
+// The bundle's container in a microVM, without the /out volume (a writable volume makes the VM
+// boot cold; these tests need no marker files).
+void in_microvm(GuardBundle& b) {
+  b.config["annotations"]["org.veil.handler"] = "microvm";
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const auto& m : b.config["mounts"])
+    if (m.value("destination", "") != "/out") mounts.push_back(m);
+  b.config["mounts"] = mounts;
+  b.write();
+}
+
 class GuardAttack : public ::testing::Test {
  protected:
   void SetUp() override { REQUIRE_GUARD(); }
@@ -101,17 +112,9 @@ TEST_F(GuardAttack, MemfdExecution) {
 // guest kernel, and the events reach this daemon through the VM's monitor, marked as the guest's.
 // The reverse shell connects to a listener inside the guest (the VM has no network to the host).
 TEST_F(GuardAttack, InAMicrovmTheGuestKernelStopsFilelessAndReverseShells) {
-  auto in_vm = [](GuardBundle& b) {
-    b.config["annotations"]["org.veil.handler"] = "microvm";
-    nlohmann::json mounts = nlohmann::json::array();
-    for (const auto& m : b.config["mounts"])  // no writable volume into a VM
-      if (m.value("destination", "") != "/out") mounts.push_back(m);
-    b.config["mounts"] = mounts;
-    b.write();
-  };
   std::string id = unique_id("vm-fl");
   GuardBundle f({"/bin/attack", "memfd"}, "default");
-  in_vm(f);
+  in_microvm(f);
   Cmd c = veil({"run", "--bundle", f.dir(), id});
   EXPECT_EQ(c.out.find("FILELESS-RAN"), std::string::npos) << c.out << c.err;
   auto evs = GuardEnv::get().events(id);
@@ -124,7 +127,7 @@ TEST_F(GuardAttack, InAMicrovmTheGuestKernelStopsFilelessAndReverseShells) {
                  "nc -l -p 4444 -e /bin/sh -c 'echo MARK-GUEST' & sleep 0.5; "
                  "/bin/attack spawn 127.0.0.1 4444"},
                 "default");
-  in_vm(r);
+  in_microvm(r);
   Cmd rc = veil({"run", "--bundle", r.dir(), rid});
   auto revs = GuardEnv::get().events(rid);
   const auto* re = find_rule(revs, "reverse_shell");
@@ -150,13 +153,8 @@ TEST_F(GuardAttack, InAMicrovmWxSyscallsEgressAndWritesAreRefusedInTheGuest) {
                  "sleep 0.5; done; "
                  "echo x > /etc/evil && echo ETC-WRITTEN; echo y > /tmp/fine && echo TMP-WRITTEN"},
                 policy);
-  b.config["annotations"]["org.veil.handler"] = "microvm";
   b.config["root"]["readonly"] = false;
-  nlohmann::json mounts = nlohmann::json::array();
-  for (const auto& m : b.config["mounts"])
-    if (m.value("destination", "") != "/out") mounts.push_back(m);
-  b.config["mounts"] = mounts;
-  b.write();
+  in_microvm(b);
   Cmd c = veil({"run", "--bundle", b.dir(), id});
   EXPECT_NE(c.out.find("mprotect: Permission denied"), std::string::npos) << c.out << c.err;
   EXPECT_NE(c.out.find("mmap: Permission denied"), std::string::npos) << c.out;
@@ -188,12 +186,7 @@ TEST_F(GuardAttack, InAMicrovmADroppedProgramRunThroughTheLoaderIsRefused) {
                  "cp /bin/attack-dyn /tmp/dropped && /lib64/ld-linux-x86-64.so.2 /tmp/dropped "
                  "hello; echo rc=$?; /lib64/ld-linux-x86-64.so.2 /bin/attack-dyn hello"},
                 "default");
-  b.config["annotations"]["org.veil.handler"] = "microvm";
-  nlohmann::json mounts = nlohmann::json::array();
-  for (const auto& m : b.config["mounts"])
-    if (m.value("destination", "") != "/out") mounts.push_back(m);
-  b.config["mounts"] = mounts;
-  b.write();
+  in_microvm(b);
   Cmd c = veil({"run", "--bundle", b.dir(), id});
   EXPECT_EQ(c.code, 0) << c.out << c.err;
   // Only the image's copy ran: the dropped one printed nothing, and the loader failed.
