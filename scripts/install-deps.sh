@@ -8,7 +8,7 @@ packages=(
   libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libcap-dev libseccomp-dev
   busybox-static runc crun hyperfine time jq iproute2 util-linux procps
   libssl-dev libsqlite3-dev libcpp-httplib-dev libyaml-cpp-dev swtpm swtpm-tools tpm2-tools libtss2-dev
-  containerd podman
+  containerd podman containernetworking-plugins
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   clang-16 libclang-rt-16-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
