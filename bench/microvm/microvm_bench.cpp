@@ -33,7 +33,9 @@ struct Stats {
 Stats stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   if (v.empty()) return {};
-  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))]; };
+  auto at = [&](double q) {
+    return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))];
+  };
   return {at(0.5), at(0.95)};
 }
 
@@ -134,7 +136,9 @@ int main(int argc, char** argv) {
   if (!tmpl) return std::fprintf(stderr, "%s\n", tmpl.error().str().c_str()), 1;
 
   std::map<std::string, std::vector<double>> t;
-  std::string disk = root + "-disk.img";
+  // The floor's QEMU: its disk (and its jail's root, vm/jail.hpp) in a directory of its own.
+  std::string qdir = root + "-qemu", disk = qdir + "/disk.img";
+  (void)mkdir_all(qdir, 0700);
   (void)run_quiet({"/usr/bin/truncate", "-s", std::to_string(vm::kDiskMiB) + "M", disk});
   for (int i = 0; i < runs; ++i) {
     auto id = strprintf("b%d", i);
@@ -155,7 +159,7 @@ int main(int argc, char** argv) {
           .push_back(g ? dt : -1);
     }
   }
-  ::unlink(disk.c_str());
+  (void)remove_all(qdir);
 
   // exec latency and memory: idle sandboxes (`sleep`), started detached.
   std::string sleeper = bundle + "-vm-sleep";
@@ -191,10 +195,10 @@ int main(int argc, char** argv) {
         first_output_ms({veil, "--root", root, "exec", ids[0], "echo", "x"}, {}));
   for (const auto& id : ids) run_quiet({veil, "--root", root, "delete", "--force", id});
 
-  std::printf("# microvm handler benchmark\n\naccelerator: %s%s; %d runs each, interleaved; "
-              "times from fork of the command to the workload's first byte of output.\n\n",
-              accel.name.c_str(), accel.reason.empty() ? "" : (" (" + accel.reason + ")").c_str(),
-              runs);
+  std::printf(
+      "# microvm handler benchmark\n\naccelerator: %s%s; %d runs each, interleaved; "
+      "times from fork of the command to the workload's first byte of output.\n\n",
+      accel.name.c_str(), accel.reason.empty() ? "" : (" (" + accel.reason + ")").c_str(), runs);
   std::printf("| what | median ms | p95 ms |\n|---|---|---|\n");
   for (const auto& [k, v] : t) {
     auto s = stats(v);

@@ -106,6 +106,7 @@ Result<Template> build_template(const Assets& a, const Shape& s, const std::stri
   m.vcpus = s.vcpus;
   m.mem_path = t.mem;
   m.mem_shared = true;
+  m.name = dir;
   m.disk = disk;
   m.log_path = log;
   auto g = VEIL_TRY(launch(m, timeout_ms));
@@ -214,6 +215,7 @@ Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,
   if (t && !dev.fs_fds.empty())
     return fail("shared directories need a cold boot (virtio-fs blocks snapshots)");
   MachineSpec m;
+  m.name = dev.name;
   m.tap_fd = dev.tap_fd;
   m.user_net = dev.user_net;
   m.fs_fds = dev.fs_fds;

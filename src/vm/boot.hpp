@@ -50,9 +50,10 @@ struct Guest {
 
 // What a sandbox's machine has besides its rootfs disk.
 struct Devices {
-  int tap_fd = -1;                   // the NIC's backend (net.hpp), or -1
-  bool user_net = false;             // or QEMU's user-mode network
-  std::vector<int> fs_fds;           // shared directories: sockets to their virtiofsd
+  std::string name;         // QEMU's -name: the sandbox's vm directory (to tell VMMs apart)
+  int tap_fd = -1;          // the NIC's backend (net.hpp), or -1
+  bool user_net = false;    // or QEMU's user-mode network
+  std::vector<int> fs_fds;  // shared directories: sockets to their virtiofsd
   std::vector<std::string> fs_tags;  // (virtiofs.hpp); only with a cold boot
 };
 

@@ -85,6 +85,11 @@ std::vector<std::string> qemu_argv(const MachineSpec& m) {
   if (const char* tb = ::getenv("VEIL_VM_TB_MIB"); tb && *tb) tcg += std::string(",tb-size=") + tb;
   a.insert(a.end(), {"-M", machine, "-accel", m.accel == "kvm" ? "kvm" : tcg});
   if (m.accel == "kvm") a.insert(a.end(), {"-cpu", "host"});
+  if (!m.name.empty()) {
+    std::string n;  // QEMU's option syntax doubles commas
+    for (char c : m.name) n += c == ',' ? std::string(",,") : std::string(1, c);
+    a.insert(a.end(), {"-name", n});
+  }
   a.insert(a.end(), {"-m", std::to_string(m.mem_mib), "-smp", std::to_string(m.vcpus),
                      "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-global",
                      "migration.store-global-state=off"});
@@ -137,8 +142,11 @@ Result<pid_t> spawn_qemu(const MachineSpec& m, int agent_sock, int qmp_sock) {
   Fd log(::open(m.log_path.empty() ? "/dev/null" : m.log_path.c_str(),
                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!log) return fail_errno("open QEMU's log " + m.log_path);
-  // The jail's root sits beside the machine's disk, in the directory that dies with the machine.
-  Jail jail = VEIL_TRY(plan_jail(m, m.disk.substr(0, m.disk.rfind('/') + 1) + "vmm-root"));
+  // The jail's root sits beside the machine's log, in the directory that dies with the machine
+  // (the disk may be a shared, cached image).
+  bool no_log = m.log_path.empty() || m.log_path == "/dev/null";
+  const std::string& beside = no_log ? m.disk : m.log_path;
+  Jail jail = VEIL_TRY(plan_jail(m, beside.substr(0, beside.rfind('/') + 1) + "vmm-root"));
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno("fork QEMU");

@@ -41,6 +41,7 @@ struct MachineSpec {
   int tap_fd = -1;          // the NIC's backend (fd 5 in QEMU); -1: the NIC has no peer
   bool user_net = false;    // or QEMU's user-mode network (slirp) as its backend
   std::string mac;          // the NIC's MAC at boot (a clone's comes from the template)
+  std::string name;         // -name: the sandbox's vm directory, to tell VMMs apart in `ps`
   // Shared directories (virtio-fs): for each, a socket connected to its virtiofsd (fds 6, 7, …
   // in QEMU) and the tag the guest mounts. They need guest RAM QEMU can share (a memfd) and
   // modern virtio-mmio, and they block snapshots: such a machine is always cold-booted.

@@ -56,6 +56,19 @@ std::vector<int> qemu_pids_with(const std::string& needle) {
   return pids;
 }
 
+// The names in dir (sorted), "." and ".." left out.
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (auto* e = ::readdir(d))
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+        out.push_back(e->d_name);
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 int qemu_processes_with(const std::string& needle) {
   return static_cast<int>(qemu_pids_with(needle).size());
 }
@@ -244,6 +257,45 @@ TEST(Microvm, AWritableVolumeIsSharedWithTheHostBothWays) {
   EXPECT_TRUE(path_exists(vol + "/made"));
   EXPECT_TRUE(vm_gone(v, id, b));
   EXPECT_EQ(sh("pgrep -f '[v]irtiofsd.*" + vol + "' || true").out, "") << "a virtiofsd is left";
+}
+
+// The rootfs image is built once per tree (vm/image_cache.hpp): a second sandbox of the same
+// rootfs uses the cached image; a changed file makes a new one (its content is what the guest
+// sees); over the cache's cap the least recently used image goes.
+TEST(Microvm, TheRootfsImageIsCachedUntilTheTreeChanges) {
+  REQUIRE_ROOT();
+  Veil v;
+  VmBundle b({"cat", "/etc/motd"});
+  std::string root = b.dir() + "/root", cache = b.dir() + "/images";
+  ASSERT_EQ(sh("cp -a " + rootfs() + " " + root).code, 0);
+  ASSERT_TRUE(write_file_atomic(root + "/etc/motd", "first\n"));
+  b.config["root"]["path"] = root;
+  b.write();
+  auto run_once = [&](const std::string& cap) {
+    std::string id = unique_id("vm");
+    auto r = run({"env", "VEIL_VM_IMAGES=" + cache, "VEIL_VM_IMAGE_CACHE_MIB=" + cap, VEIL_BINARY,
+                  "--root", v.root(), "run", "--bundle", b.dir(), id});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(vm_gone(v, id, b));
+    return r.out;
+  };
+  EXPECT_EQ(run_once("1024"), "first\n");
+  auto entries = names_in(cache);
+  ASSERT_EQ(entries.size(), 1u) << json(entries).dump();
+  struct stat first {};
+  ASSERT_EQ(::stat((cache + "/" + entries[0] + "/rootfs.img").c_str(), &first), 0);
+  EXPECT_EQ(run_once("1024"), "first\n");
+  struct stat again {};
+  ASSERT_EQ(::stat((cache + "/" + entries[0] + "/rootfs.img").c_str(), &again), 0);
+  EXPECT_EQ(again.st_ino, first.st_ino) << "the same tree was built again";
+  // A file written again (same size, so only its times say so) is a new tree.
+  ASSERT_TRUE(write_file_atomic(root + "/etc/motd", "again\n"));
+  EXPECT_EQ(run_once("1024"), "again\n");
+  EXPECT_EQ(names_in(cache).size(), 2u);
+  // Over the cap (0 MiB): everything but the image just used goes.
+  ASSERT_TRUE(write_file_atomic(root + "/etc/motd", "third\n"));
+  EXPECT_EQ(run_once("0"), "third\n");
+  EXPECT_EQ(names_in(cache).size(), 1u) << json(names_in(cache)).dump();
 }
 
 TEST(Microvm, TerminalThroughRunAndConsoleSocketWithResize) {
@@ -530,18 +582,6 @@ std::string status_field(int pid, const std::string& key) {
   return s->substr(v, s->find('\n', v) - v);
 }
 
-std::vector<std::string> names_in(const std::string& dir) {
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (auto* e = ::readdir(d))
-      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-        out.push_back(e->d_name);
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 // What a guest that took over its VMM would hold: a QEMU under a uid of its own with no
 // capabilities, no_new_privs and its seccomp filter, in its own namespaces, whose root holds /usr
 // and this machine's own files.
@@ -582,12 +622,15 @@ TEST(Microvm, TheVmmRunsJailedWithoutCapabilities) {
   EXPECT_EQ(names_in(root + "/dev").size(), 5u) << json(names_in(root + "/dev")).dump();  // + shm
   EXPECT_FALSE(path_exists(root + "/proc/1"));
   EXPECT_FALSE(path_exists(root + b.dir()));
-  EXPECT_EQ(names_in(root + v.root()), std::vector<std::string>{id});
-  EXPECT_EQ(names_in(root + v.root() + "/" + id + "/vm"), std::vector<std::string>{"rootfs.img"});
+  EXPECT_FALSE(path_exists(root + v.root())) << "the VMM sees the state root";
+  // Its disk: the one cached image of this rootfs (vm/image_cache.hpp), nothing else of the cache.
+  auto images = names_in(root + "/dev/shm/veil-vm/images");
+  ASSERT_EQ(images.size(), 1u) << json(images).dump();
+  std::string disk = "/dev/shm/veil-vm/images/" + images[0] + "/rootfs.img";
+  EXPECT_EQ(names_in(root + "/dev/shm/veil-vm/images/" + images[0]),
+            std::vector<std::string>{"rootfs.img"});
   // Read-only everywhere but the RAM file: a VMM that writes its disk or the system fails.
-  EXPECT_NE(sh("nsenter -t " + std::to_string(q) + " -m sh -c 'echo x >> " + v.root() + "/" + id +
-               "/vm/rootfs.img' 2>&1")
-                .code,
+  EXPECT_NE(sh("nsenter -t " + std::to_string(q) + " -m sh -c 'echo x >> " + disk + "' 2>&1").code,
             0);
   EXPECT_EQ(v({"kill", id, "KILL"}).code, 0);
   EXPECT_EQ(v({"kill", other, "KILL"}).code, 0);

@@ -1,7 +1,6 @@
 #include "runtime/microvm/monitor.hpp"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -24,6 +23,7 @@
 #include "guard/control.hpp"
 #include "guard/instance.hpp"
 #include "runtime/microvm/exec_relay.hpp"
+#include "vm/image_cache.hpp"
 #include "vm/net.hpp"
 #include "vm/reports.hpp"
 #include "vm/virtiofs.hpp"
@@ -47,40 +47,28 @@ std::string random_hex(size_t n) {
   return out;
 }
 
-// The bytes of the regular files under dir (symlinks not followed): what an EROFS image of it
-// holds at least (it stores no holes).
-off_t tree_bytes(const std::string& dir) {
-  static off_t total;
-  total = 0;
-  ::nftw(
-      dir.c_str(),
-      [](const char*, const struct stat* st, int type, struct FTW*) {
-        if (type == FTW_F && S_ISREG(st->st_mode)) total += st->st_size;
-        return 0;
-      },
-      64, FTW_PHYS);
-  return total;
-}
-
-// The bundle's rootfs as a read-only EROFS image, sized to the template's disk.
-Result<std::string> build_image(const std::string& rootfs, const std::string& vm_dir) {
-  std::string img = vm_dir + "/rootfs.img";
+// The bundle's rootfs as a read-only EROFS image, sized to the template's disk, from the image
+// cache when this very tree was built before (vm/image_cache.hpp).
+Result<std::string> build_image(const std::string& rootfs) {
+  auto tree = VEIL_TRY(vm::list_tree(rootfs));
   // Refused before writing an image that cannot fit.
-  if (off_t bytes = tree_bytes(rootfs); bytes > (off_t{vm::kDiskMiB} << 20))
+  if (tree.bytes > (off_t{vm::kDiskMiB} << 20))
     return fail(
         strprintf("the rootfs holds %lld MiB of files, more than the template's %d MiB disk",
-                  static_cast<long long>(bytes >> 20), vm::kDiskMiB));
-  auto r = VEIL_TRY(run_capture({"/usr/bin/mkfs.erofs", "--quiet", img, rootfs}));
-  if (r.status == 127 || (r.status != 0 && !path_exists("/usr/bin/mkfs.erofs")))
-    return fail("mkfs.erofs is missing (install erofs-utils)");
-  if (r.status != 0) return fail("mkfs.erofs " + rootfs + ": " + r.err + r.out);
-  struct stat st {};
-  if (::stat(img.c_str(), &st) != 0) return fail_errno("stat " + img);
-  if (st.st_size > (off_t{vm::kDiskMiB} << 20))
-    return fail(strprintf("the rootfs image is %lld MiB, more than the template's %d MiB disk",
-                          static_cast<long long>(st.st_size >> 20), vm::kDiskMiB));
-  if (::truncate(img.c_str(), off_t{vm::kDiskMiB} << 20) != 0) return fail_errno("size " + img);
-  return img;
+                  static_cast<long long>(tree.bytes >> 20), vm::kDiskMiB));
+  return vm::cached_image(tree, [&](const std::string& img) -> Result<> {
+    auto r = VEIL_TRY(run_capture({"/usr/bin/mkfs.erofs", "--quiet", img, rootfs}));
+    if (r.status == 127 || (r.status != 0 && !path_exists("/usr/bin/mkfs.erofs")))
+      return fail("mkfs.erofs is missing (install erofs-utils)");
+    if (r.status != 0) return fail("mkfs.erofs " + rootfs + ": " + r.err + r.out);
+    struct stat st {};
+    if (::stat(img.c_str(), &st) != 0) return fail_errno("stat " + img);
+    if (st.st_size > (off_t{vm::kDiskMiB} << 20))
+      return fail(strprintf("the rootfs image is %lld MiB, more than the template's %d MiB disk",
+                            static_cast<long long>(st.st_size >> 20), vm::kDiskMiB));
+    if (::truncate(img.c_str(), off_t{vm::kDiskMiB} << 20) != 0) return fail_errno("size " + img);
+    return {};
+  });
 }
 
 class Monitor {
@@ -131,7 +119,7 @@ class Monitor {
 Result<> Monitor::prepare() {
   VEIL_CHECK(mkdir_all(cfg_.vm_dir, 0700));
   int64_t t0 = monotonic_ms();
-  std::string disk = VEIL_TRY(build_image(cfg_.rootfs, cfg_.vm_dir));
+  std::string disk = VEIL_TRY(build_image(cfg_.rootfs));
   int64_t t_image = monotonic_ms();
   // The template stays locked (shared) for the sandbox's life: nobody removes it under us.
   std::optional<vm::Template>& tmpl = template_;
@@ -157,6 +145,7 @@ Result<> Monitor::prepare() {
     (void)write_file_atomic(cfg_.vm_dir + "/net.json",
                             json{{"netns", cfg_.netns}, {"ifname", nic_.ifname}}.dump(), 0600);
   }
+  dev.name = cfg_.vm_dir;
   dev.tap_fd = tap.get();
   dev.user_net = cfg_.user_net;
   guest_ = VEIL_TRY(vm::start_guest(cfg_.assets, cfg_.shape, tmpl ? &*tmpl : nullptr, disk,
