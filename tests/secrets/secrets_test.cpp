@@ -2,6 +2,7 @@
 // org.veil.secrets annotation, the veil-attest agent next to veil (sample and tpm evidence, the
 // latter against a real swtpm), and what the container, the host and the disk see afterwards.
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 
 #include "attest/measure.hpp"
 #include "attest/tpm.hpp"
@@ -162,6 +164,42 @@ TEST_F(SecretsTest, AMicrovmContainerGetsItsSecretInTheGuest) {
   EXPECT_NE(c.out.find("readonly\n"), std::string::npos) << c.out;
   EXPECT_FALSE(host_mounts_contain(secret_));
   EXPECT_TRUE(nothing_left(veil_, id, b));
+
+  // The sandbox's one host process (its monitor) does not keep the plaintext once the guest has
+  // it: neither the bytes nor their hex in any of its writable memory.
+  b.config["process"]["args"] = {"/bin/sleep", "30"};
+  b.write();
+  add_reference(measure(b));  // another config, another measurement
+  std::string did = unique_id("vmsec");
+  Cmd d = veil_({"run", "-d", "--bundle", b.dir(), did});
+  ASSERT_EQ(d.code, 0) << d.err;
+  int monitor = veil_.state(did).value("pid", 0);
+  ASSERT_GT(monitor, 0);
+  std::string hex_secret = veil::crypto::hex(secret_);
+  size_t scanned = 0;
+  bool found = false;
+  {
+    std::ifstream maps("/proc/" + std::to_string(monitor) + "/maps");
+    int mem = ::open(("/proc/" + std::to_string(monitor) + "/mem").c_str(), O_RDONLY);
+    ASSERT_GE(mem, 0);
+    std::string line;
+    while (std::getline(maps, line)) {
+      unsigned long lo = 0, hi = 0;
+      char perms[5] = {};
+      if (std::sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) != 3 || perms[1] != 'w')
+        continue;
+      std::string buf(hi - lo, '\0');
+      ssize_t n = ::pread(mem, buf.data(), buf.size(), static_cast<off_t>(lo));
+      if (n <= 0) continue;
+      buf.resize(static_cast<size_t>(n));
+      scanned += buf.size();
+      found |= buf.find(secret_) != std::string::npos || buf.find(hex_secret) != std::string::npos;
+    }
+    ::close(mem);
+  }
+  EXPECT_GT(scanned, 0u);
+  EXPECT_FALSE(found) << "the monitor's memory holds the secret";
+  EXPECT_EQ(veil_({"delete", "--force", did}).code, 0);
 }
 
 TEST_F(SecretsTest, TwoSecretsAndTheHostSeesNeitherTheMountNorThePlaintext) {

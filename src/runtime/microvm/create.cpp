@@ -221,11 +221,15 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
     if (!got)
       return fail_with(
           std::move(got.error()).wrap(std::string("secrets (") + kSecretsAnnotation + ")"));
+    json& list = mc.create_request["secrets"] = json::array();
     for (auto& f : *got) {
       std::string data(f.size, '\0');
       if (::pread(f.fd.get(), data.data(), data.size(), 0) != static_cast<ssize_t>(f.size))
         return fail_with(Error{"secrets: read " + f.name, errno});
-      mc.create_request["secrets"].push_back({{"name", f.name}, {"hex", to_hex(data)}});
+      // Moved into place, never copied: the monitor forked from here wipes the one copy.
+      json& entry = list.emplace_back(json::object());
+      entry["name"] = f.name;
+      entry["hex"] = to_hex(data);
       ::explicit_bzero(data.data(), data.size());
     }
   }

@@ -73,14 +73,16 @@ Result<std::string> build_image(const std::string& rootfs) {
 
 class Monitor {
  public:
-  explicit Monitor(const MonitorConfig& c) : cfg_(c) {}
+  explicit Monitor(MonitorConfig& c) : cfg_(c) {}
   Result<> prepare();
   [[noreturn]] void serve();
 
  private:
   void send(FrameType t, uint32_t proc, std::string_view payload = {}) {
-    if (auto r = vm::write_all(guest_.agent.get(), vm::encode_frame(t, proc, payload), 30'000); !r)
+    std::string frame = vm::encode_frame(t, proc, payload);
+    if (auto r = vm::write_all(guest_.agent.get(), frame, 30'000); !r)
       log::warn("microvm " + cfg_.id + ": " + r.error().str());
+    if (t == FrameType::create) ::explicit_bzero(frame.data(), frame.size());  // may hold secrets
   }
   void on_frame(vm::Frame f);
   void on_signal(int sig);
@@ -90,7 +92,7 @@ class Monitor {
   [[noreturn]] void finish(int wait_status);
   [[noreturn]] void die(const std::string& why);
 
-  const MonitorConfig& cfg_;
+  MonitorConfig& cfg_;
   vm::Guest guest_;
   vm::NicConfig nic_;
   bool plumbed_ = false;
@@ -173,7 +175,35 @@ Result<> Monitor::prepare() {
   if (field("token") != token)
     return fail("agent hello: the guest answered with another sandbox's token");
   int64_t t_hello = monotonic_ms();
-  send(FrameType::create, 0, cfg_.create_request.dump());
+  {
+    // Serialized into one buffer sized up front: a growing string would leave freed copies of
+    // the secrets behind in the heap.
+    size_t need = 4096;
+    if (cfg_.create_request.contains("secrets"))
+      for (const auto& sec : cfg_.create_request["secrets"])
+        if (sec.is_object() && sec.contains("hex") && sec["hex"].is_string())
+          need += sec["hex"].get_ref<const std::string&>().size() + 64;  // no copy
+    need += 2 * (cfg_.create_request["config"].dump().size() +
+                 cfg_.create_request.value("files", json::array()).dump().size());
+    std::string request;
+    request.reserve(need);
+    {
+      nlohmann::detail::serializer<json> ser(
+          nlohmann::detail::output_adapter<char, std::string>(request), ' ');
+      ser.dump(cfg_.create_request, false, false, 0);
+    }
+    send(FrameType::create, 0, request);
+    // The guest has the secrets now: none stays in this long-lived process's memory.
+    if (cfg_.create_request.contains("secrets")) {
+      for (auto& sec : cfg_.create_request["secrets"])
+        if (sec.is_object() && sec.contains("hex") && sec["hex"].is_string()) {
+          auto& h = sec["hex"].get_ref<std::string&>();
+          ::explicit_bzero(h.data(), h.size());
+        }
+      cfg_.create_request.erase("secrets");
+    }
+    ::explicit_bzero(request.data(), request.size());
+  }
   auto created = VEIL_TRY(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::created, 0,
                                          cfg_.timeout_ms, "create in the guest"));
   log::debug(strprintf(
@@ -371,7 +401,7 @@ void Monitor::serve() {
 
 }  // namespace
 
-void run_monitor(const MonitorConfig& cfg) {
+void run_monitor(MonitorConfig& cfg) {
   if (cfg.lock_fd >= 0) ::close(cfg.lock_fd);
   ::setsid();  // terminal signals reach the workload through `run`'s forwarding, once
   // The host pty becomes our controlling terminal: its resizes arrive as SIGWINCH.

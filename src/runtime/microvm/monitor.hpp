@@ -33,7 +33,9 @@ struct MonitorConfig {
   int timeout_ms = 60'000;
 };
 
-[[noreturn]] void run_monitor(const MonitorConfig& cfg);
+// cfg is the monitor's own (it runs in the forked child): secrets in its create request are
+// wiped once the guest has them.
+[[noreturn]] void run_monitor(MonitorConfig& cfg);
 
 // The unix socket `veil exec` talks to.
 inline std::string exec_socket(const std::string& vm_dir) {
