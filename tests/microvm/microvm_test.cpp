@@ -218,8 +218,6 @@ TEST(Microvm, ReadOnlyDirectoriesAndFilesAreCopiedIntoTheGuest) {
   EXPECT_TRUE(vm_gone(v, id, b));
 }
 
-// process.terminal: the guest's pty, relayed through a host pty whose master goes to `run` or to
-// --console-socket; its size follows the host side.
 // A writable directory volume (a Kubernetes emptyDir or hostPath, a Podman -v): shared with the
 // host over virtio-fs both ways, while a read-only one next to it is still a copy. virtio-fs
 // cannot be in a snapshot: the sandbox boots cold, and its virtiofsd goes with it.
@@ -298,6 +296,8 @@ TEST(Microvm, TheRootfsImageIsCachedUntilTheTreeChanges) {
   EXPECT_EQ(names_in(cache).size(), 1u) << json(names_in(cache)).dump();
 }
 
+// process.terminal: the guest's pty, relayed through a host pty whose master goes to `run` or to
+// --console-socket; its size follows the host side.
 TEST(Microvm, TerminalThroughRunAndConsoleSocketWithResize) {
   REQUIRE_ROOT();
   Veil v;

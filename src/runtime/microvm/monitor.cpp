@@ -49,7 +49,7 @@ std::string random_hex(size_t n) {
 
 // The bundle's rootfs as a read-only EROFS image, sized to the template's disk, from the image
 // cache when this very tree was built before (vm/image_cache.hpp).
-Result<std::string> build_image(const std::string& rootfs) {
+Result<vm::CachedImage> build_image(const std::string& rootfs) {
   auto tree = VEIL_TRY(vm::list_tree(rootfs));
   // Refused before writing an image that cannot fit.
   if (tree.bytes > (off_t{vm::kDiskMiB} << 20))
@@ -98,6 +98,7 @@ class Monitor {
   bool plumbed_ = false;
   std::optional<vm::Template> template_;
   std::vector<vm::SharedDir> shared_;  // one virtiofsd per volume
+  vm::CachedImage image_;              // the rootfs image, locked against eviction
 
  public:
   // Everything prepare() may have made: QEMU, virtiofsd, the VM's files, the tc redirections.
@@ -121,7 +122,8 @@ class Monitor {
 Result<> Monitor::prepare() {
   VEIL_CHECK(mkdir_all(cfg_.vm_dir, 0700));
   int64_t t0 = monotonic_ms();
-  std::string disk = VEIL_TRY(build_image(cfg_.rootfs));
+  image_ = VEIL_TRY(build_image(cfg_.rootfs));  // held (locked) for the sandbox's life
+  const std::string& disk = image_.path;
   int64_t t_image = monotonic_ms();
   // The template stays locked (shared) for the sandbox's life: nobody removes it under us.
   std::optional<vm::Template>& tmpl = template_;
