@@ -235,19 +235,62 @@ Result<> configure_network(const nlohmann::json& net) {
   return {};
 }
 
-Result<> mount_rootfs(const std::string& target) {
+namespace {
+Result<> mount_erofs_overlay(const std::string& device, const std::string& target,
+                             const std::string& lower, const std::string& upper) {
   {
-    // A clone's page cache may still hold the template's (blank) disk.
-    Fd d(::open("/dev/vda", O_RDONLY | O_CLOEXEC));
-    if (!d) return fail_errno("open the rootfs disk /dev/vda");
+    // A clone's page cache may still hold the template's (blank) disk, and a pod's disk slot
+    // the image of the container that used it before.
+    Fd d(::open(device.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!d) return fail_errno("open the rootfs disk " + device);
     (void)::ioctl(d.get(), BLKFLSBUF, 0);
   }
-  VEIL_CHECK(mnt("/dev/vda", "/run/veil-lower", "erofs", MS_RDONLY | MS_NODEV));
-  VEIL_CHECK(mnt("upper", "/run/veil-upper", "tmpfs", MS_NODEV, "mode=0755"));
-  ::mkdir("/run/veil-upper/u", 0755);
-  ::mkdir("/run/veil-upper/w", 0755);
-  return mnt("overlay", target.c_str(), "overlay", MS_NODEV,
-             "lowerdir=/run/veil-lower,upperdir=/run/veil-upper/u,workdir=/run/veil-upper/w");
+  VEIL_CHECK(mkdir_all(lower, 0755));
+  VEIL_CHECK(mkdir_all(upper, 0755));
+  VEIL_CHECK(mkdir_all(target, 0755));
+  VEIL_CHECK(mnt(device.c_str(), lower.c_str(), "erofs", MS_RDONLY | MS_NODEV));
+  VEIL_CHECK(mnt("upper", upper.c_str(), "tmpfs", MS_NODEV, "mode=0755"));
+  ::mkdir((upper + "/u").c_str(), 0755);
+  ::mkdir((upper + "/w").c_str(), 0755);
+  std::string opts = "lowerdir=" + lower + ",upperdir=" + upper + "/u,workdir=" + upper + "/w";
+  return mnt("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str());
+}
+}  // namespace
+
+Result<> mount_rootfs(const std::string& target) {
+  return mount_erofs_overlay("/dev/vda", target, "/run/veil-lower", "/run/veil-upper");
+}
+
+Result<> mount_pod_rootfs(const std::string& target, const std::string& serial,
+                          const std::string& work) {
+  // The slot's device: /sys/block/vd*/serial names it (the host sets serial=<slot name>).
+  std::string device = serial.empty() ? "/dev/vda" : "";  // the sandbox's: the boot disk
+  if (DIR* d = serial.empty() ? nullptr : ::opendir("/sys/block")) {
+    while (auto* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (!name.starts_with("vd")) continue;
+      auto s = read_file("/sys/block/" + name + "/serial");
+      while (s && !s->empty() && (s->back() == '\n' || s->back() == ' ')) s->pop_back();
+      if (s && *s == serial) device = "/dev/" + name;
+    }
+    ::closedir(d);
+  }
+  if (device.empty()) return fail("no disk with serial \"" + serial + "\" in the guest");
+  return mount_erofs_overlay(device, target, work + "/lower", work + "/upper");
+}
+
+Result<> mount_pod_shared(const std::string& dir) {
+  static bool mounted = false;  // the agent is one process: once per guest
+  if (mounted) return {};
+  VEIL_CHECK(mkdir_all(dir, 0755));
+  VEIL_CHECK(mnt("shm", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k"));
+  mounted = true;
+  return {};
+}
+
+void unmount_pod_rootfs(const std::string& target, const std::string& work) {
+  for (const std::string& m : {target, work + "/upper", work + "/lower"})
+    ::umount2(m.c_str(), MNT_DETACH);
 }
 
 Result<> mount_volume(const std::string& dir, const std::string& tag) {

@@ -33,6 +33,15 @@ Result<> configure_network(const nlohmann::json& net);
 
 // Mounts the rootfs image on /dev/vda (EROFS) read-only with a tmpfs overlay on top at `target`.
 Result<> mount_rootfs(const std::string& target);
+// The same for one container of a pod: the EROFS disk whose virtio serial is `serial` (or the
+// boot disk /dev/vda for ""), mounted
+// at <work>/lower with a tmpfs at <work>/upper, the overlay at target.
+Result<> mount_pod_rootfs(const std::string& target, const std::string& serial,
+                          const std::string& work);
+// A tmpfs at dir (mode 1777) the first time: the pod's /dev/shm, shared by its containers.
+Result<> mount_pod_shared(const std::string& dir);
+// Undoes mount_pod_rootfs (lazily: nothing of the container may still use it).
+void unmount_pod_rootfs(const std::string& target, const std::string& work);
 // Mounts the host's shared directory `tag` (virtio-fs) at <dir>/<tag>, loading the fuse and
 // virtiofs modules (shipped in the initramfs, not loaded at boot) the first time. Tags are
 // "vol<N>".

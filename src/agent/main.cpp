@@ -28,7 +28,9 @@
 #include "base/packet.hpp"
 #include "base/strings.hpp"
 #include "base/time.hpp"
+#include "linux/cgroup_stats.hpp"
 #include "runtime/lifecycle.hpp"
+#include "runtime/state.hpp"
 #include "vm/frame.hpp"
 
 namespace {
@@ -61,15 +63,26 @@ class Agent {
   void handle(vm::Frame f);
   void dispatch(vm::Frame f);
   void on_hello(const json& j);
-  void on_create(const json& j);
+  void on_create(uint32_t proc, const json& j);
   void on_exec(uint32_t proc, const json& j);
+  void on_query(const vm::Frame& f);
+  void container_gone(uint32_t proc);
   void reap();
   void pump(Proc& p);
   void finish(Proc& p);
 
+  // A container: its id, and where its rootfs is mounted (a pod's containers each have their
+  // own disk slot, overlay and bundle under kPodDir/<proc>).
+  struct Ctr {
+    std::string id;
+    bool pod = false;
+  };
+  static constexpr const char* kPodDir = "/run/veil-pod";
+  static std::string pod_dir(uint32_t proc) { return strprintf("%s/%u", kPodDir, proc); }
+
   Fd port_;
   vm::FrameReader reader_;
-  std::string id_;
+  std::map<uint32_t, Ctr> ctrs_;  // by the process id of the container's init
   bool hello_done_ = false;
   std::map<uint32_t, Proc> procs_;
   agent::GuestGuard guard_;
@@ -118,33 +131,58 @@ void Agent::on_hello(const json& j) {
              {"kernel", kernel_release()}});
 }
 
-void Agent::on_create(const json& j) {
-  if (!hello_done_) return send_error(0, "create before hello");
-  if (!id_.empty()) return send_error(0, "this sandbox already has a container");
+void Agent::on_create(uint32_t proc, const json& j) {
+  if (!hello_done_) return send_error(proc, "create before hello");
+  // Outside a pod one container per guest; in a pod (the shim v2) each on its own disk slot.
+  bool pod = j.value("pod", false);
+  if (!pod && !ctrs_.empty()) return send_error(proc, "this sandbox already has a container");
+  if (ctrs_.contains(proc) || procs_.contains(proc))
+    return send_error(proc, "create: process id in use");
+  for (const auto& [p, c] : ctrs_)
+    if (j.contains("id") && j["id"].is_string() && c.id == j["id"].get<std::string>())
+      return send_error(proc, "create: container " + c.id + " exists");
   if (!j.contains("id") || !j["id"].is_string() || !j.contains("config") ||
       !j["config"].is_object())
-    return send_error(0, "create: needs \"id\" and \"config\"");
+    return send_error(proc, "create: needs \"id\" and \"config\"");
   int64_t t0 = monotonic_ms();
-  if (auto r = agent::mount_rootfs(agent::kGuestRootfs); !r) return send_error(0, r.error().str());
+  std::string bundle = pod ? pod_dir(proc) + "/bundle" : agent::kGuestBundle;
+  if (pod) {
+    // What the pod's containers share in the guest: /dev/shm, and its writable volumes (an
+    // emptyDir) as directories of the guest (docs/shim.md).
+    if (auto r = agent::mount_pod_shared(std::string(kPodDir) + "/shm"); !r)
+      return send_error(proc, r.error().str());
+    for (const auto& d : j.value("pod_dirs", json::array())) {
+      std::string dir = d.is_string() ? d.get<std::string>() : "";
+      if (!dir.starts_with(std::string(kPodDir) + "/volumes/") ||
+          dir.find("..") != std::string::npos)
+        return send_error(proc, "create: bad pod directory " + dir);
+      if (auto r = mkdir_all(dir, 0777); !r) return send_error(proc, r.error().str());
+    }
+    if (auto r = agent::mount_pod_rootfs(pod_dir(proc) + "/rootfs", j.value("disk", std::string()),
+                                         pod_dir(proc));
+        !r)
+      return send_error(proc, r.error().str());
+  } else if (auto r = agent::mount_rootfs(agent::kGuestRootfs); !r) {
+    return send_error(proc, r.error().str());
+  }
   int64_t mount_ms = monotonic_ms() - t0;
   // Files bind-mounted on the host travel with the request (runtime/microvm/guest_config).
   if (j.contains("files") && j["files"].is_array())
     for (const auto& f : j["files"])
-      if (auto r = write_carried(f); !r) return send_error(0, r.error().str());
+      if (auto r = write_carried(f); !r) return send_error(proc, r.error().str());
   // Writable directory volumes are the host's, shared over virtio-fs.
   if (j.contains("volumes") && j["volumes"].is_array())
     for (const auto& v : j["volumes"])
       if (auto r =
               agent::mount_volume("/run/veil-volumes", v.is_string() ? v.get<std::string>() : "");
           !r)
-        return send_error(0, r.error().str());
-  if (auto r = mkdir_all(agent::kGuestBundle); !r) return send_error(0, r.error().str());
-  if (auto r =
-          write_file_atomic(std::string(agent::kGuestBundle) + "/config.json", j["config"].dump());
-      !r)
-    return send_error(0, r.error().str());
-  if (j.contains("guard"))
-    if (auto r = guard_.start(j["guard"]); !r) return send_error(0, r.error().str());
+        return send_error(proc, r.error().str());
+  if (auto r = mkdir_all(bundle); !r) return send_error(proc, r.error().str());
+  if (auto r = write_file_atomic(bundle + "/config.json", j["config"].dump()); !r)
+    return send_error(proc, r.error().str());
+  // One guard per guest: a pod's containers share the policy the first one brought.
+  if (j.contains("guard") && !guard_.active())
+    if (auto r = guard_.start(j["guard"]); !r) return send_error(proc, r.error().str());
   // org.veil.secrets, fetched by the host; the keeper seals them into memfds for the guest's veil.
   std::vector<agent::Secret> secrets;
   if (j.contains("secrets") && j["secrets"].is_array())
@@ -152,26 +190,70 @@ void Agent::on_create(const json& j) {
       std::string name = s.is_object() ? s.value("name", std::string()) : "";
       auto data = from_hex(s.is_object() ? s.value("hex", std::string()) : "");
       if (!secrets_mount::valid_name(name) || !data)
-        return send_error(0, "create: bad secret \"" + name + "\"");
+        return send_error(proc, "create: bad secret \"" + name + "\"");
       secrets.push_back({name, std::move(*data)});
     }
-  auto p = agent::spawn_container(j["id"].get<std::string>(), guard_.container_plan(), secrets);
+  auto p = agent::spawn_container(j["id"].get<std::string>(), bundle, proc, guard_.container_plan(),
+                                  secrets);
   for (auto& s : secrets) ::explicit_bzero(s.data.data(), s.data.size());
-  if (!p) return send_error(0, p.error().str());
-  id_ = j["id"].get<std::string>();
+  if (!p) return send_error(proc, p.error().str());
+  ctrs_[proc] = Ctr{j["id"].get<std::string>(), pod};
   p->mount_ms = mount_ms;
   p->spawned_at_ms = monotonic_ms();
-  procs_[0] = std::move(*p);
+  procs_[proc] = std::move(*p);
 }
 
 void Agent::on_exec(uint32_t proc, const json& j) {
-  if (id_.empty() || !procs_.contains(0) || procs_[0].guest_pid <= 0)
+  // The container to exec in: its init's process id (0 outside a pod).
+  uint32_t cproc = j.value("container", 0u);
+  auto c = ctrs_.find(cproc);
+  if (c == ctrs_.end() || !procs_.contains(cproc) || procs_[cproc].guest_pid <= 0)
     return send_error(proc, "exec: the container is not running");
-  if (proc == 0 || procs_.contains(proc)) return send_error(proc, "exec: process id in use");
-  auto p = agent::spawn_exec(id_, proc, j.value("process", json::object()));
+  if (proc == 0 || procs_.contains(proc) || ctrs_.contains(proc))
+    return send_error(proc, "exec: process id in use");
+  auto p = agent::spawn_exec(c->second.id, proc, j.value("process", json::object()));
   if (!p) return send_error(proc, p.error().str());
   send_json(FrameType::started, proc, {{"pid", p->guest_pid}});
   procs_[proc] = std::move(*p);
+}
+
+// stats, pause, resume, pids: about the container whose init is f.proc, answered with `reply`.
+void Agent::on_query(const vm::Frame& f) {
+  auto c = ctrs_.find(f.proc);
+  if (c == ctrs_.end()) return send_error(f.proc, "no container with this process id");
+  runtime::Globals g;
+  g.root = agent::kGuestRoot;
+  const std::string& id = c->second.id;
+  json out = json::object();
+  if (f.type == FrameType::stats) {
+    runtime::StateStore store(g.root);
+    auto dir = store.open(id, false);
+    if (!dir) return send_error(f.proc, dir.error().str());
+    auto st = dir->load();
+    if (!st) return send_error(f.proc, st.error().str());
+    auto data = cgroups::collect_stats(st->cgroup_dirs);
+    if (!data) return send_error(f.proc, data.error().str());
+    out["stats"] = json::parse(data->dump());
+  } else if (f.type == FrameType::pause || f.type == FrameType::resume) {
+    auto r = f.type == FrameType::pause ? runtime::pause(g, id) : runtime::resume(g, id);
+    if (!r) return send_error(f.proc, r.error().str());
+  } else {
+    auto pids = runtime::pids(g, id);
+    if (!pids) return send_error(f.proc, pids.error().str());
+    out["pids"] = *pids;
+  }
+  send_json(FrameType::reply, f.proc, out);
+}
+
+// A container's init is gone: its rootfs and bundle go too (a pod's disk slot is free again).
+void Agent::container_gone(uint32_t proc) {
+  auto c = ctrs_.find(proc);
+  if (c == ctrs_.end()) return;
+  if (c->second.pod) {
+    agent::unmount_pod_rootfs(pod_dir(proc) + "/rootfs", pod_dir(proc));
+    (void)remove_all(pod_dir(proc));
+  }
+  ctrs_.erase(c);
 }
 
 void Agent::handle(vm::Frame f) {
@@ -198,7 +280,12 @@ void Agent::dispatch(vm::Frame f) {
     case FrameType::hello:
       return on_hello(j);
     case FrameType::create:
-      return on_create(j);
+      return on_create(f.proc, j);
+    case FrameType::stats:
+    case FrameType::pause:
+    case FrameType::resume:
+    case FrameType::pids:
+      return on_query(f);
     case FrameType::exec:
       return on_exec(f.proc, j);
     case FrameType::resize: {
@@ -211,16 +298,18 @@ void Agent::dispatch(vm::Frame f) {
       return;
     }
     case FrameType::update: {
-      if (id_.empty()) return send_error(f.proc, "update: no container");
+      auto c = ctrs_.find(f.proc);
+      if (c == ctrs_.end()) return send_error(f.proc, "update: no container");
       runtime::Globals g;
       g.root = agent::kGuestRoot;
-      if (auto r = runtime::update(g, id_, j.value("resources", json::object())); !r)
+      if (auto r = runtime::update(g, c->second.id, j.value("resources", json::object())); !r)
         return send_error(f.proc, r.error().str());
       return send(FrameType::updated, f.proc);
     }
     case FrameType::start: {
-      auto it = procs_.find(0);
-      if (it == procs_.end() || !it->second.start) return send_error(0, "start: nothing to start");
+      auto it = procs_.find(f.proc);
+      if (it == procs_.end() || !it->second.start)
+        return send_error(f.proc, "start: nothing to start");
       (void)!::write(it->second.start.get(), "1", 1);
       it->second.start.reset();
       return;
@@ -236,7 +325,7 @@ void Agent::dispatch(vm::Frame f) {
       auto it = procs_.find(f.proc);
       int sig = j.is_object() ? j.value("signal", 0) : 0;
       if (it == procs_.end() || sig <= 0 || sig >= 65) return;
-      if (it->second.guest_pid > 0) ::kill(it->second.guest_pid, sig);
+      agent::signal_process(it->second, sig);
       return;
     }
     default:
@@ -287,6 +376,10 @@ void Agent::finish(Proc& p) {
       msg.append(buf, static_cast<size_t>(n));
     send_error(p.id, msg.empty() ? "the container's keeper died during create" : msg);
     return;
+  }
+  if (auto c = ctrs_.find(p.id); c != ctrs_.end()) {
+    std::string marker = agent::oom_marker(c->second.id);
+    if (::unlink(marker.c_str()) == 0) j["oom"] = true;
   }
   send_json(FrameType::exit, p.id, j);
 }
@@ -386,19 +479,19 @@ void Agent::serve() {
           p.guest_pid = std::atoi(s.c_str() + 4);
           // Guarded from here on: the process still waits for `start`.
           if (guard_.active())
-            if (auto att = guard_.attach(id_, p.guest_pid); !att) {
+            if (auto att = guard_.attach(ctrs_[p.id].id, p.guest_pid); !att) {
               ::kill(p.guest_pid, SIGKILL);
-              send_error(0, att.error().str());
+              send_error(p.id, att.error().str());
               src.reset();
               continue;
             }
-          send_json(FrameType::created, 0,
+          send_json(FrameType::created, p.id,
                     {{"pid", p.guest_pid},
                      {"mount_ms", p.mount_ms},
                      {"runtime_create_ms", monotonic_ms() - p.spawned_at_ms}});
           src.reset();
         } else {
-          send_error(0, s.starts_with("error: ") ? s.substr(7) : s);
+          send_error(p.id, s.starts_with("error: ") ? s.substr(7) : s);
           src.reset();
           p.guest_pid = -1;
         }
@@ -412,8 +505,9 @@ void Agent::serve() {
       bool drained = !p.out && !p.err;
       if (p.exited && (drained || monotonic_ms() - p.exited_at_ms > kDrainMs)) {
         finish(p);
-        if (it->first == 0) id_.clear();
+        uint32_t id = it->first;
         it = procs_.erase(it);
+        container_gone(id);
       } else {
         ++it;
       }

@@ -13,9 +13,11 @@
 #include "base/file.hpp"
 #include "base/packet.hpp"
 #include "base/strings.hpp"
+#include "linux/cgroup_stats.hpp"
 #include "linux/secrets_mount.hpp"
 #include "runtime/exec.hpp"
 #include "runtime/lifecycle.hpp"
+#include "runtime/state.hpp"
 
 namespace veil::agent {
 namespace {
@@ -71,12 +73,13 @@ void keep_parent_ends(Proc& pr, const Pipes& p) {
   ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 255);
 }
 
-[[noreturn]] void keeper(const std::string& id, const std::string& guest_guard,
-                         const std::vector<Secret>& secrets, int status_fd, int start_fd) {
+[[noreturn]] void keeper(const std::string& id, const std::string& bundle,
+                         const std::string& guest_guard, const std::vector<Secret>& secrets,
+                         int status_fd, int start_fd) {
   runtime::Globals g;
   g.root = kGuestRoot;
   runtime::CreateOptions opts;
-  opts.bundle = kGuestBundle;
+  opts.bundle = bundle;
   opts.guest_guard = guest_guard;
   // Made here, after the keeper's descriptors were settled (take_stdio closes the others).
   std::vector<secrets_mount::SecretFile> files;
@@ -112,14 +115,22 @@ void keep_parent_ends(Proc& pr, const Pipes& p) {
   int status = 0;
   while (::waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
   }
+  // The kernel's OOM killer ended it? Asked before its cgroup goes (the agent reports it).
+  if (auto dir = runtime::StateStore(g.root).open(id, false); dir)
+    if (auto st = dir->load(); st)
+      for (const auto& d : st->cgroup_dirs) {
+        auto ev = read_file(d + "/memory.events");
+        if (ev && cgroups::parse_flat_keyed(*ev)["oom_kill"] > 0)
+          (void)write_file_atomic(oom_marker(id), "1");
+      }
   (void)runtime::remove(g, id, true);
   mirror(status);
 }
 
 }  // namespace
 
-Result<Proc> spawn_container(const std::string& id, const std::string& guest_guard,
-                             const std::vector<Secret>& secrets) {
+Result<Proc> spawn_container(const std::string& id, const std::string& bundle, uint32_t proc_id,
+                             const std::string& guest_guard, const std::vector<Secret>& secrets) {
   auto p = VEIL_TRY(make_pipes());
   int st[2], go[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, st) || ::pipe2(go, O_CLOEXEC))
@@ -132,17 +143,35 @@ Result<Proc> spawn_container(const std::string& id, const std::string& guest_gua
     sigprocmask(SIG_SETMASK, &none, nullptr);
     int status_fd = st[1], start_fd = go[0];
     take_stdio(p, {&status_fd, &start_fd});
-    keeper(id, guest_guard, secrets, status_fd, start_fd);
+    keeper(id, bundle, guest_guard, secrets, status_fd, start_fd);
   }
   ::close(st[1]);
   ::close(go[0]);
   Proc pr;
-  pr.id = 0;
+  pr.id = proc_id;
   pr.child = child;
   keep_parent_ends(pr, p);
   pr.status.reset(st[0]);
   pr.start.reset(go[1]);
   return pr;
+}
+
+namespace {
+void kill_tree(pid_t pid, int sig) {
+  auto kids = read_file(strprintf("/proc/%d/task/%d/children", pid, pid));
+  if (kids)
+    for (const auto& k : split(*kids, ' '))
+      if (int child = std::atoi(k.c_str()); child > 0) kill_tree(child, sig);
+  ::kill(pid, sig);
+}
+}  // namespace
+
+void signal_process(const Proc& p, int sig) {
+  if (p.guest_pid <= 0) return;
+  if (sig == SIGKILL && p.guest_pid == p.child)
+    kill_tree(p.guest_pid, sig);
+  else
+    ::kill(p.guest_pid, sig);
 }
 
 Result<Proc> spawn_exec(const std::string& id, uint32_t proc_id, const nlohmann::json& process) {

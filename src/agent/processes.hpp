@@ -19,6 +19,12 @@ inline constexpr const char* kGuestRoot = "/run/veil";           // veil's state
 inline constexpr const char* kGuestBundle = "/run/veil-bundle";  // config.json of the container
 inline constexpr const char* kGuestRootfs = "/run/veil-rootfs";  // its rootfs (overlay)
 
+// Left by a container's keeper when the OOM killer ended the container (read and removed by the
+// agent, which says "oom" in the exit frame).
+inline std::string oom_marker(const std::string& id) {
+  return "/run/veil-oom-" + id;
+}
+
 struct Proc {
   uint32_t id = 0;
   pid_t child = -1;      // keeper (process 0) or exec child
@@ -36,15 +42,22 @@ struct Proc {
   int64_t mount_ms = 0;       // how long the rootfs mounts took
 };
 
-// Forks the keeper for container `id` whose config.json is in kGuestBundle.
+// Forks the keeper for container `id`.
 // guest_guard: GuestGuard::container_plan() ("" without a guard policy).
 // A secret of org.veil.secrets as the host fetched it: file name and plaintext.
 struct Secret {
   std::string name, data;
 };
 // secrets: put into sealed memfds by the keeper for the guest's veil to mount.
-Result<Proc> spawn_container(const std::string& id, const std::string& guest_guard = "",
+// bundle: the directory of its config.json (kGuestBundle, or a pod container's own); proc_id: the
+// process id its frames carry (0 outside a pod).
+Result<Proc> spawn_container(const std::string& id, const std::string& bundle, uint32_t proc_id,
+                             const std::string& guest_guard = "",
                              const std::vector<Secret>& secrets = {});
+// Signals a process of the agent. An exec'd process runs under runtime::exec's child, which
+// forwards every signal but SIGKILL: that one goes to the whole tree, so a timed-out ExecSync's
+// command does not stay behind.
+void signal_process(const Proc& p, int sig);
 // Forks a child that runs runtime::exec for the OCI process object in the container.
 Result<Proc> spawn_exec(const std::string& id, uint32_t proc_id, const nlohmann::json& process);
 

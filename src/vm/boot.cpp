@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include "base/file.hpp"
 #include "base/strings.hpp"
 #include "base/time.hpp"
@@ -104,6 +106,7 @@ Result<Template> build_template(const Assets& a, const Shape& s, const std::stri
   m.assets = a;
   m.mem_mib = s.mem_mib;
   m.vcpus = s.vcpus;
+  m.slots = s.slots;
   m.mem_path = t.mem;
   m.mem_shared = true;
   m.name = dir;
@@ -176,6 +179,8 @@ Result<Template> ensure_template(const Assets& a, const Shape& s, int timeout_ms
   VEIL_CHECK(mkdir_all(template_root(), 0700));
   // The device layout is part of the key: clones need the template's exact devices.
   std::string prefix = strprintf("%s-%dm-%dc-%s-", s.accel.c_str(), s.mem_mib, s.vcpus, kLayout);
+  if (s.slots > 0)
+    prefix = strprintf("%s-%dm-%dc-%ds-%s-", s.accel.c_str(), s.mem_mib, s.vcpus, s.slots, kLayout);
   std::string name = prefix + assets_tag(a);
   std::string dir = template_root() + "/" + name;
   Template t{dir, dir + "/mem", dir + "/state", Fd()};
@@ -224,6 +229,7 @@ Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,
   m.assets = a;
   m.mem_mib = s.mem_mib;
   m.vcpus = s.vcpus;
+  m.slots = s.slots;
   m.disk = disk;
   m.log_path = log_path;
   if (t) {
@@ -313,6 +319,45 @@ Accel choose_accel(const Assets& a) {
   (void)write_file_atomic(cache, result, 0600);
   if (result == "ok") return acc;
   return {"tcg", result};
+}
+
+std::string slot_serial(int i) {
+  return strprintf("veil-slot%d", i);
+}
+
+Result<> attach_slot(Guest& g, int i, int image_fd, int timeout_ms) {
+  if (!g.qmp) return fail("attach a disk: the guest has no QMP connection");
+  // Each image gets a node named for the slot and a generation, so the old one can be deleted.
+  static std::atomic<int> generation{0};
+  std::string node = strprintf("slot%d-f%d", i, ++generation + 1000);
+  auto added =
+      VEIL_TRY(g.qmp->execute_with_fd("add-fd", nlohmann::json::object(), image_fd, timeout_ms));
+  int set = added.value("fdset-id", -1);
+  if (set < 0) return fail("add-fd: QEMU returned no fd set");
+  auto step = [&]() -> Result<> {
+    // What the slot holds now: its raw node's `file` child (slot<i>-f0 at boot).
+    std::string old = g.slot_files.contains(i) ? g.slot_files[i] : strprintf("slot%d-f0", i);
+    VEIL_CHECK(g.qmp->execute("blockdev-add",
+                              {{"driver", "file"},
+                               {"node-name", node},
+                               {"filename", strprintf("/dev/fdset/%d", set)},
+                               {"read-only", true}},
+                              timeout_ms));
+    VEIL_CHECK(g.qmp->execute("blockdev-reopen",
+                              {{"options",
+                                {{{"driver", "raw"},
+                                  {"node-name", strprintf("slot%d", i)},
+                                  {"file", node},
+                                  {"read-only", true}}}}},
+                              timeout_ms));
+    g.slot_files[i] = node;
+    (void)g.qmp->execute("blockdev-del", {{"node-name", old}}, timeout_ms);
+    return {};
+  };
+  auto r = step();
+  (void)g.qmp->execute("remove-fd", {{"fdset-id", set}}, timeout_ms);
+  if (!r) return std::unexpected(r.error().wrap(strprintf("disk slot %d", i)));
+  return {};
 }
 
 void stop_guest(Guest& g) {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct Shape {
   std::string accel = "tcg";
   int mem_mib = 128;
   int vcpus = 1;
+  // Extra read-only disks whose image can be swapped while the guest runs (attach_slot): a pod's
+  // containers (the shim v2) each get one. Part of the device layout, so of the template's key.
+  int slots = 0;
 };
 
 struct Template {
@@ -45,7 +49,8 @@ struct Guest {
   Fd agent;  // the control channel (non-blocking)
   std::unique_ptr<Qmp> qmp;
   FrameReader reader;
-  std::string how;  // "clone" | "cold boot"
+  std::string how;                        // "clone" | "cold boot"
+  std::map<int, std::string> slot_files;  // disk slot → the file node it reads now
 };
 
 // What a sandbox's machine has besides its rootfs disk.
@@ -67,6 +72,14 @@ Result<Guest> start_guest(const Assets& a, const Shape& s, const Template* t,
 // still fail on the first instruction it cannot virtualise, as on PVM hosts): probed with one
 // boot, remembered per host boot in /dev/shm/veil-vm. TCG otherwise, with the reason.
 Accel choose_accel(const Assets& a);
+
+// Serial of extra disk slot i (1-based), as the guest sees it in /sys/block/vd*/serial.
+std::string slot_serial(int i);
+// Points disk slot i of a running guest at the image `image_fd` (read-only) instead of what it
+// held: the image is handed over the QMP socket (add-fd), opened as a new node and swapped in
+// under the slot's disk (blockdev-reopen); the node it replaces is deleted. The image must have
+// the slot's size (vm::kDiskMiB). The guest must not have the slot mounted.
+Result<> attach_slot(Guest& g, int i, int image_fd, int timeout_ms);
 
 // Stops QEMU: SIGKILL and reap (the guest holds nothing worth a clean shutdown).
 void stop_guest(Guest& g);

@@ -50,6 +50,16 @@ const char* frame_type_name(FrameType t) {
       return "resize";
     case FrameType::event:
       return "event";
+    case FrameType::stats:
+      return "stats";
+    case FrameType::pause:
+      return "pause";
+    case FrameType::resume:
+      return "resume";
+    case FrameType::pids:
+      return "pids";
+    case FrameType::reply:
+      return "reply";
   }
   return "unknown";
 }
@@ -83,7 +93,7 @@ Result<std::optional<Frame>> FrameReader::next() {
   if (buf_.size() < 4 + size_t{len}) return std::nullopt;
   uint8_t type = static_cast<uint8_t>(buf_[4]);
   if (type < static_cast<uint8_t>(FrameType::ready) ||
-      type > static_cast<uint8_t>(FrameType::event))
+      type > static_cast<uint8_t>(FrameType::reply))
     return fail(strprintf("control channel: unknown frame type %u", type));
   Frame f;
   f.type = static_cast<FrameType>(type);

@@ -1,7 +1,8 @@
 // The control channel between a microVM's monitor (host) and its agent (guest), over one
 // virtio-serial port: a stream of frames, each
 //   u32 big-endian length of what follows | u8 type | u32 big-endian process id | payload
-// Process 0 is the container's process; exec'd processes get ids from the monitor. Control
+// Process 0 is the container's process; exec'd processes get ids from the monitor. In a pod
+// (create with "pod": true) each container's init has the id its create frame carried. Control
 // payloads are JSON objects; stdio payloads are raw bytes. docs/microvm.md has the dialogue.
 #pragma once
 
@@ -33,12 +34,20 @@ enum class FrameType : uint8_t {
   stdout_data = 11,
   stderr_data = 12,
   signal = 13,   // host → agent: {"signal"}
-  exit = 14,     // agent → host: {"status"} or {"signal"}; the last frame of a process
+  exit = 14,     // agent → host: {"status"} or {"signal"} (+ "oom"); the last frame of a process
   error = 15,    // either way: {"message"}
   update = 16,   // host → agent: {"resources"} (linux.resources for the container, in the guest)
   updated = 17,  // agent → host: {}
   resize = 18,   // host → agent: {"rows", "cols"} (the container's terminal)
   event = 19,    // agent → host: a guard audit event (JSON, as the guard daemon writes them)
+  // A pod (the shim v2): one guest, several containers, each addressed by the process id of its
+  // init. These ask about the container whose init is the frame's process; the agent answers
+  // with `reply` (or `error`).
+  stats = 20,   // host → agent: {} → reply {"stats": runc's stats object}
+  pause = 21,   // host → agent: {} → reply {}
+  resume = 22,  // host → agent: {} → reply {}
+  pids = 23,    // host → agent: {} → reply {"pids": [guest pids]}
+  reply = 24,   // agent → host
 };
 const char* frame_type_name(FrameType t);
 

@@ -111,6 +111,14 @@ std::vector<std::string> qemu_argv(const MachineSpec& m) {
             "if=none,id=d0,format=raw,readonly=on,file=" + m.disk, "-device",
             "virtio-blk-device,drive=d0", "-chardev", "socket,id=qmp,fd=4", "-mon",
             "chardev=qmp,mode=control"});
+  // Slots: a raw node over a file node each, so the file can be swapped (boot.hpp attach_slot).
+  for (int i = 1; i <= m.slots; ++i)
+    a.insert(
+        a.end(),
+        {"-blockdev",
+         strprintf("driver=file,node-name=slot%d-f0,read-only=on,filename=", i) + m.disk,
+         "-blockdev", strprintf("driver=raw,node-name=slot%d,file=slot%d-f0,read-only=on", i, i),
+         "-device", strprintf("virtio-blk-device,drive=slot%d,serial=veil-slot%d", i, i)});
   // Every machine has the NIC (a clone's devices must be the template's); without a tap it has no
   // peer and the guest leaves it down.
   if (m.tap_fd >= 0) {
@@ -180,6 +188,11 @@ Result<pid_t> spawn_qemu(const MachineSpec& m, int agent_sock, int qmp_sock) {
     }
     ::syscall(SYS_close_range, keep, ~0U, 0);
     enter_jail(jail);
+    // The VMM's own uid (the jail) cleared the parent-death signal (the kernel resets it on any
+    // credential change): armed again, or QEMU would outlive a monitor or shim killed with
+    // SIGKILL.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
     ::execvp(cargv[0], cargv.data());
     const char msg[] = "veil: cannot execute qemu-system-x86_64\n";
     (void)!::write(2, msg, sizeof msg - 1);

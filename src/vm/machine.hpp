@@ -36,6 +36,7 @@ struct MachineSpec {
   std::string mem_path;     // guest RAM in this file (a template's, or a template being made)
   bool mem_shared = false;  // share=on (making a template) or a private copy-on-write clone
   std::string disk;         // raw image for the rootfs disk (virtio-blk, read-only)
+  int slots = 0;            // extra disks (vm::Shape::slots), backed by `disk` until swapped
   std::string log_path;     // QEMU's stderr
   bool sandbox = true;      // QEMU's seccomp sandbox
   int tap_fd = -1;          // the NIC's backend (fd 5 in QEMU); -1: the NIC has no peer

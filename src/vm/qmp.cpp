@@ -81,6 +81,13 @@ Result<> Qmp::send_fd(const std::string& name, int fd, int timeout_ms) {
   return {};
 }
 
+Result<json> Qmp::execute_with_fd(const std::string& command, const json& arguments, int fd,
+                                  int timeout_ms) {
+  std::string req = json{{"execute", command}, {"arguments", arguments}}.dump() + "\n";
+  VEIL_CHECK(send_packet(sock_.get(), req, fd));
+  return reply(command, timeout_ms);
+}
+
 Result<> Qmp::wait_migration(int timeout_ms) {
   int64_t deadline = monotonic_ms() + timeout_ms;
   for (;;) {

@@ -22,6 +22,10 @@ class Qmp {
                                  int timeout_ms = 10'000);
   // Hands fd to QEMU under `name` (QMP getfd, the fd as SCM_RIGHTS).
   Result<> send_fd(const std::string& name, int fd, int timeout_ms = 10'000);
+  // Runs a command with fd attached (SCM_RIGHTS), e.g. add-fd; its "return" value.
+  Result<nlohmann::json> execute_with_fd(const std::string& command,
+                                         const nlohmann::json& arguments, int fd,
+                                         int timeout_ms = 10'000);
   // Polls query-migrate until it completes (or fails), within timeout_ms.
   Result<> wait_migration(int timeout_ms);
 

@@ -70,11 +70,18 @@ std::string ContainerdDaemon::config(const std::string& dir, const ContainerdOpt
   c += "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil.options]\n";
   c += "        BinaryName = \"" + o.veil + "\"\n";
   c += "        Root = \"" + dir + "/runc\"\n";
-  if (!o.veil_vm.empty()) {
+  if (!o.veil_shim.empty()) {
     c += "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil-vm]\n";
+    // containerd 1.6's CRI ignores runtime_path: an absolute runtime_type names the binary (an
+    // installed shim is found on PATH as io.containerd.veil.v2, docs/kubernetes.md).
+    c += "      runtime_type = \"" + o.veil_shim + "\"\n";
+    c += "      pod_annotations = [\"org.veil.*\"]\n";
+  }
+  if (!o.veil_vm.empty()) {
+    c += "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil-vm-runc]\n";
     c += "      runtime_type = \"io.containerd.runc.v2\"\n";
     c += "      pod_annotations = [\"org.veil.*\"]\n";
-    c += "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil-vm.options]\n";
+    c += "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil-vm-runc.options]\n";
     c += "        BinaryName = \"" + o.veil_vm + "\"\n";
     c += "        Root = \"" + dir + "/runc\"\n";
   }

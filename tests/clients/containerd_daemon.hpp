@@ -20,7 +20,8 @@ inline constexpr const char* kPauseImage = "docker.io/veiltest/pause:latest";
 struct ContainerdOptions {
   std::string veil = kVeil;  // BinaryName of the `veil` runtime
   std::string cni_conf_dir;  // non-empty: the CRI plugin's CNI configuration directory
-  std::string veil_vm;       // non-empty: a `veil-vm` runtime with this BinaryName
+  std::string veil_vm;       // non-empty: a `veil-vm-runc` runtime with this BinaryName
+  std::string veil_shim;     // non-empty: a `veil-vm` runtime, the shim v2 at this path
 };
 
 class ContainerdDaemon {

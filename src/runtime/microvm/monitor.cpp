@@ -23,6 +23,7 @@
 #include "guard/control.hpp"
 #include "guard/instance.hpp"
 #include "runtime/microvm/exec_relay.hpp"
+#include "runtime/microvm/guest_start.hpp"
 #include "vm/image_cache.hpp"
 #include "vm/net.hpp"
 #include "vm/reports.hpp"
@@ -33,43 +34,6 @@ namespace {
 
 using nlohmann::json;
 using vm::FrameType;
-
-std::string random_hex(size_t n) {
-  std::string raw(n, '\0');
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::getrandom(raw.data() + got, n - got, 0);
-    if (r > 0) got += static_cast<size_t>(r);
-  }
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) out += {d[c >> 4], d[c & 15]};
-  return out;
-}
-
-// The bundle's rootfs as a read-only EROFS image, sized to the template's disk, from the image
-// cache when this very tree was built before (vm/image_cache.hpp).
-Result<vm::CachedImage> build_image(const std::string& rootfs) {
-  auto tree = VEIL_TRY(vm::list_tree(rootfs));
-  // Refused before writing an image that cannot fit.
-  if (tree.bytes > (off_t{vm::kDiskMiB} << 20))
-    return fail(
-        strprintf("the rootfs holds %lld MiB of files, more than the template's %d MiB disk",
-                  static_cast<long long>(tree.bytes >> 20), vm::kDiskMiB));
-  return vm::cached_image(tree, [&](const std::string& img) -> Result<> {
-    auto r = VEIL_TRY(run_capture({"/usr/bin/mkfs.erofs", "--quiet", img, rootfs}));
-    if (r.status == 127 || (r.status != 0 && !path_exists("/usr/bin/mkfs.erofs")))
-      return fail("mkfs.erofs is missing (install erofs-utils)");
-    if (r.status != 0) return fail("mkfs.erofs " + rootfs + ": " + r.err + r.out);
-    struct stat st {};
-    if (::stat(img.c_str(), &st) != 0) return fail_errno("stat " + img);
-    if (st.st_size > (off_t{vm::kDiskMiB} << 20))
-      return fail(strprintf("the rootfs image is %lld MiB, more than the template's %d MiB disk",
-                            static_cast<long long>(st.st_size >> 20), vm::kDiskMiB));
-    if (::truncate(img.c_str(), off_t{vm::kDiskMiB} << 20) != 0) return fail_errno("size " + img);
-    return {};
-  });
-}
 
 class Monitor {
  public:
@@ -155,27 +119,11 @@ Result<> Monitor::prepare() {
   guest_ = VEIL_TRY(vm::start_guest(cfg_.assets, cfg_.shape, tmpl ? &*tmpl : nullptr, disk,
                                     cfg_.vm_dir + "/qemu.log", cfg_.timeout_ms, dev));
   for (auto& d : shared_) d.qemu_end.reset();  // QEMU has its own copy
-  // Hello: this sandbox's token, the host's clock and fresh entropy for the guest's RNG.
-  struct timespec now;
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  std::string token = random_hex(16);
-  json hello{{"version", vm::kProtocolVersion},
-             {"token", token},
-             {"realtime_ns", int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec},
-             {"seed", random_hex(32)}};
-  if (plumbed_) hello["net"] = nic_.to_json();
+  json net;
+  if (plumbed_) net = nic_.to_json();
   if (cfg_.user_net)
-    hello["net"] = {
-        {"address", "10.0.2.15"}, {"prefix", 24}, {"gateway", "10.0.2.2"}, {"mtu", 1500}};
-  send(FrameType::hello, 0, hello.dump());
-  auto ack = VEIL_TRY(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::hello_ack, 0,
-                                     cfg_.timeout_ms, "agent hello"));
-  auto aj = json::parse(ack.payload, nullptr, false);
-  auto field = [&](const char* k) {
-    return aj.is_object() && aj.contains(k) && aj[k].is_string() ? aj[k].get<std::string>() : "";
-  };
-  if (field("token") != token)
-    return fail("agent hello: the guest answered with another sandbox's token");
+    net = {{"address", "10.0.2.15"}, {"prefix", 24}, {"gateway", "10.0.2.2"}, {"mtu", 1500}};
+  std::string kernel = VEIL_TRY(greet(guest_, net, cfg_.timeout_ms));
   int64_t t_hello = monotonic_ms();
   {
     // Serialized into one buffer sized up front: a growing string would leave freed copies of
@@ -211,7 +159,7 @@ Result<> Monitor::prepare() {
   log::debug(strprintf(
       "microvm %s: %s, kernel %s; image %lld ms, template %lld ms, guest %lld ms, "
       "create %lld ms %s",
-      cfg_.id.c_str(), guest_.how.c_str(), vm::error_message(field("kernel")).c_str(),
+      cfg_.id.c_str(), guest_.how.c_str(), vm::error_message(kernel).c_str(),
       static_cast<long long>(t_image - t0), static_cast<long long>(t_tmpl - t_image),
       static_cast<long long>(t_hello - t_tmpl), static_cast<long long>(monotonic_ms() - t_hello),
       vm::error_message(created.payload).c_str()));

@@ -1,0 +1,23 @@
+// Getting a sandbox's guest going, shared by the monitor (one container per VM) and the shim v2
+// (one pod per VM): the rootfs image from the cache, and the hello that makes a template clone
+// this sandbox's own (token, clock, entropy, network).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "base/error.hpp"
+#include "vm/boot.hpp"
+#include "vm/image_cache.hpp"
+
+namespace veil::runtime::microvm {
+
+// The rootfs tree as a read-only EROFS image sized to the template's disk, from the image cache
+// when this very tree was built before (vm/image_cache.hpp); locked while the result lives.
+Result<vm::CachedImage> build_image(const std::string& rootfs);
+
+// Hello: a fresh token the agent must echo, the host's clock, 32 bytes of entropy and the NIC's
+// configuration (net, or null). Returns the guest kernel's release.
+Result<std::string> greet(vm::Guest& g, const nlohmann::json& net, int timeout_ms);
+
+}  // namespace veil::runtime::microvm
