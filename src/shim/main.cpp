@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -150,6 +151,17 @@ Result<Fd> listen_at(const std::string& path) {
     ::_exit(0);
   };
   shim::register_task_service(server, pod, finish);
+  // containerd gone while the pod has no container (a create that failed, a crash before the
+  // first create): nothing to serve. A running pod waits for containerd to come back.
+  // (A connection that comes and goes before any create is `start` of another container of the
+  // pod checking that this shim answers.) A shim nobody uses within a minute goes too.
+  server.on_disconnect([&] {
+    if (pod.used() && pod.empty()) finish();
+  });
+  std::thread([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(60));
+    if (!pod.used()) finish();
+  }).detach();
   std::thread([&] {
     if (auto r = server.serve(listener.get()); !r) log::error("shim: " + r.error().str());
   }).detach();
@@ -247,7 +259,9 @@ int main(int argc, char** argv) {
   // containerd copies the shim's stderr (the bundle's `log` fifo) into its own log;
   // VEIL_SHIM_LOG names a file instead (debugging a shim that containerd runs).
   const char* to = ::getenv("VEIL_SHIM_LOG");
-  log::configure({to && *to ? to : "/proc/self/fd/2", log::Format::text, f->debug || (to && *to)});
+  // (No file of its own otherwise: warnings go to stderr. An fd opened on `start`'s stderr would
+  // be inherited by the daemon and keep containerd waiting for `start`'s output to end.)
+  log::configure({to && *to ? to : "", log::Format::text, f->debug || (to && *to)});
   if (f->action == "start") return start(*f);
   if (f->action == "delete") return remove_leftovers(*f);
   std::fprintf(stderr,

@@ -11,6 +11,7 @@
 #include "base/strings.hpp"
 #include "events.pb.h"
 #include "linux/mount_options.hpp"
+#include "runtime/microvm/guest_guard.hpp"
 #include "runtime/microvm/guest_start.hpp"
 #include "shim/pod_config.hpp"
 #include "shim/stdio.hpp"
@@ -70,6 +71,7 @@ Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
                              const std::vector<RootfsMount>& rootfs, const IoPaths& io) {
   auto config = json::parse(read_file(bundle + "/config.json").value_or(""), nullptr, false);
   if (!config.is_object()) return fail(bundle + "/config.json: not a JSON object");
+  used_ = true;
   bool sandbox = config.contains("annotations") && config["annotations"].is_object() &&
                  config["annotations"].value("io.kubernetes.cri.container-type", "") == "sandbox";
   uint32_t agent_id;
@@ -123,6 +125,10 @@ Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
   auto pc = pod_guest_config(id, config, agent_id, sandbox_pid);
   if (!pc) return undo(pc.error());
   for (const auto& w : pc->warnings) log::debug("shim: container " + id + ": " + w);
+  // org.veil.guard.policy (a pod annotation reaches every container): enforced in the guest.
+  auto guard = runtime::microvm::guest_guard_request(config);
+  if (!guard) return undo(guard.error());
+  if (!guard->is_null()) pc->request["guard"] = *guard;
   auto image = runtime::microvm::build_image(target);
   if (!image) return undo(image.error().wrap("rootfs image"));
   if (slot == 0) {
@@ -313,6 +319,21 @@ void Pod::exited(Ctr& c, Proc& p, uint32_t status) {
 }
 
 void Pod::on_frame(vm::Frame f) {
+  if (f.type == FrameType::event) {
+    // The guard's audit event: named by the container it says, if that is one of this pod's
+    // (the guest is trusted only as far as the pod), else by the pod's sandbox.
+    auto e = json::parse(f.payload, nullptr, false);
+    std::string who = e.is_object() ? e.value("container", std::string()) : "";
+    std::string sandbox;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [cid, c] : ctrs_)
+        if (c.sandbox) sandbox = cid;
+      if (!ctrs_.contains(who)) who = sandbox;
+    }
+    runtime::microvm::forward_guest_event(f.payload, who);
+    return;
+  }
   std::shared_ptr<Fd> out;
   {
     std::lock_guard lock(mu_);

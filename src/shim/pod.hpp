@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -72,6 +73,8 @@ class Pod {
   Result<> resize(const std::string& id, const std::string& exec_id, uint32_t w, uint32_t h);
   Result<> close_stdin(const std::string& id, const std::string& exec_id);
   bool empty();
+  // Whether any create was asked for (a shim nobody used, or whose pod failed to start, goes).
+  bool used() const { return used_; }
   // Stops the VM (SIGKILL) and unmounts what is left: the shim is going away.
   void stop();
 
@@ -104,6 +107,7 @@ class Pod {
   MainRunner on_main_;
   PodVm vm_;
   bool vm_started_ = false;
+  std::atomic<bool> used_{false};
   int sandbox_guest_pid_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;

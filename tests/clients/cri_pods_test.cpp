@@ -83,7 +83,7 @@ class CriPods : public ::testing::TestWithParam<std::string> {
     guard_ = std::make_unique<GuardDaemon>(dir_);
     ::setenv("VEIL_GUARD_DIR", guard_->run_dir().c_str(), 1);
     ::setenv("VEIL_GUARD_BPFFS", guard_->bpffs().c_str(), 1);
-    ContainerdOptions o;
+    ContainerdOptions& o = options_;
     o.cni_conf_dir = dir_ + "/cni";
     o.veil_vm = kVeil.substr(0, kVeil.rfind('/') + 1) + "veil-vm";
     o.veil_shim = kVeil.substr(0, kVeil.rfind('/') + 1) + "containerd-shim-veil-v2";
@@ -297,6 +297,10 @@ class CriPods : public ::testing::TestWithParam<std::string> {
     EXPECT_TRUE(
         mounts_under(dir_ + "/state/io.containerd.runtime.v2.task/" + std::string(kNs)).empty())
         << "a rootfs is still mounted";
+    if (handler() == "veil-vm") {  // the shim v2's own: its state (the VM's files), its socket
+      EXPECT_FALSE(exists("/run/veil-shim/" + std::string(kNs) + "/" + pod))
+          << "the pod's shim state is left";
+    }
   }
 
   // The memory cgroup (v1) or unified directory of a process, on the host.
@@ -313,6 +317,7 @@ class CriPods : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<CriClient> cri_;
   std::unique_ptr<GuardDaemon> guard_;
   ContainerdDaemon daemon_;
+  ContainerdOptions options_;
   std::string dir_, bridge_, net_, subnet_, cgroup_parent_;
   std::vector<std::string> pods_;
   std::map<std::string, cri::PodSandboxConfig> configs_;  // by pod name
@@ -550,6 +555,25 @@ TEST_P(CriPods, AShimKilledMidPodIsReportedAndThePodStillGoes) {
   finish_pod(pod);
 }
 
+// containerd restarted while a pod runs: it finds the shim again (the bundle's `address`), the
+// container is still running and answers, and the pod stops and goes as usual.
+TEST_P(CriPods, ContainerdRestartedMidPodReconnectsToItsShim) {
+  std::string pod = run_pod("restart");
+  ASSERT_NE(pod, "");
+  std::string c = start_container(pod, "main", {"sleep", "3600"});
+  ASSERT_NE(c, "");
+  daemon_.stop();
+  ASSERT_EQ(daemon_.start(dir_, options_), "");
+  cri_ = std::make_unique<CriClient>(daemon_.socket());
+  ASSERT_TRUE(
+      wait_until([&] { return status(c).status().state() == cri::CONTAINER_RUNNING; }, 20000))
+      << status(c).status().DebugString();
+  auto r = exec(c, {"echo", "still here"});
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.out, "still here\n");
+  finish_pod(pod);
+}
+
 INSTANTIATE_TEST_SUITE_P(Handlers, CriPods, ::testing::Values("runc", "veil", "veil-vm"),
                          [](const auto& p) {
                            return p.param == "veil-vm" ? std::string("veil_vm") : p.param;
@@ -613,11 +637,85 @@ TEST_P(CriVmPods, AOneContainerPodRunsInItsVmWithThePodsNetwork) {
   finish_pod(pod);
 }
 
+// The shim v2's own limits and failures.
+class CriVmShimPods : public CriPods {};
+
+// A pod VM has kPodSlots (4) disk slots: a fifth running container is a clear error, the four
+// keep running, and a slot freed by a removed container is used again.
+TEST_P(CriVmShimPods, AFifthContainerIsAClearErrorAndAFreedSlotIsReused) {
+  std::string pod = run_pod("slots");
+  ASSERT_NE(pod, "");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    ids.push_back(start_container(pod, "c" + std::to_string(i), {"sleep", "3600"}));
+    ASSERT_NE(ids.back(), "");
+  }
+  std::string err;
+  start_container(pod, "c4", {"sleep", "3600"}, {}, &err);
+  EXPECT_NE(err.find("at most 4 containers"), std::string::npos) << err;
+  for (const auto& id : ids) EXPECT_EQ(exec(id, {"true"}).code, 0);
+  cri::StopContainerRequest sreq;
+  sreq.set_container_id(ids[0]);
+  sreq.set_timeout(1);
+  cri::StopContainerResponse sresp;
+  ASSERT_EQ(cri_->call(&cri::RuntimeService::Stub::StopContainer, sreq, &sresp, 30), "");
+  cri::RemoveContainerRequest rreq;
+  rreq.set_container_id(ids[0]);
+  cri::RemoveContainerResponse rresp;
+  ASSERT_EQ(cri_->call(&cri::RuntimeService::Stub::RemoveContainer, rreq, &rresp, 30), "");
+  std::string again = start_container(pod, "c5", {"sh", "-c", "echo fresh > /tmp/x; sleep 3600"});
+  ASSERT_NE(again, "");
+  EXPECT_TRUE(wait_until([&] { return exec(again, {"cat", "/tmp/x"}).out == "fresh\n"; }, 10000));
+  finish_pod(pod);
+}
+
+// A VM that cannot start (no guest kernel where the shim looks): RunPodSandbox fails naming the
+// reason, and neither the shim nor anything of the pod stays.
+class CriBrokenVmPods : public CriPods {
+ protected:
+  void SetUp() override {
+    ::setenv("VEIL_VM_ASSETS", "/nonexistent-veil-assets", 1);  // containerd passes it on
+    CriPods::SetUp();
+    ::unsetenv("VEIL_VM_ASSETS");
+  }
+};
+
+TEST_P(CriBrokenVmPods, APodWhoseVmCannotStartFailsClearlyAndLeavesNothing) {
+  cri::PodSandboxConfig& pod = configs_["broken"];
+  pod.mutable_metadata()->set_name("broken");
+  pod.mutable_metadata()->set_uid("uid-broken-" + std::to_string(::getpid()));
+  pod.mutable_metadata()->set_namespace_("default");
+  pod.set_log_directory(dir_ + "/pods/broken");
+  pod.mutable_linux()->set_cgroup_parent(cgroup_parent_ + "/pod" + pod.metadata().uid());
+  cri::RunPodSandboxRequest req;
+  *req.mutable_config() = pod;
+  req.set_runtime_handler(handler());
+  cri::RunPodSandboxResponse resp;
+  auto shim_dirs = [] {
+    return run({"sh", "-c", "ls /run/veil-shim/" + std::string(kNs) + " 2>/dev/null"}).out;
+  };
+  std::string before = shim_dirs();
+  std::string err = cri_->call(&cri::RuntimeService::Stub::RunPodSandbox, req, &resp, 120);
+  EXPECT_NE(err.find("no guest kernel"), std::string::npos) << err;
+  EXPECT_TRUE(wait_until([&] { return pids_with_cmdline(daemon_.socket()).empty(); }, 10000))
+      << "the shim stayed";
+  EXPECT_EQ(shim_dirs(), before) << "shim state left";
+  Cmd ips = run({"sh", "-c", "ls " + dir_ + "/ipam/" + net_ + " 2>/dev/null | grep '^10\\.'"});
+  EXPECT_EQ(ips.out, "") << "IP addresses still allocated";
+}
+
+INSTANTIATE_TEST_SUITE_P(Handlers, CriVmShimPods, ::testing::Values("veil-vm"),
+                         [](const auto&) { return std::string("veil_vm"); });
+INSTANTIATE_TEST_SUITE_P(Handlers, CriBrokenVmPods, ::testing::Values("veil-vm"),
+                         [](const auto&) { return std::string("veil_vm"); });
+
 INSTANTIATE_TEST_SUITE_P(Handlers, CriVmPods, ::testing::Values("veil-vm-runc"),
                          [](const auto&) { return std::string("veil_vm_runc"); });
 
-INSTANTIATE_TEST_SUITE_P(Handlers, CriVeilPods, ::testing::Values("veil"),
-                         [](const auto& p) { return p.param; });
+INSTANTIATE_TEST_SUITE_P(Handlers, CriVeilPods, ::testing::Values("veil", "veil-vm"),
+                         [](const auto& p) {
+                           return p.param == "veil-vm" ? std::string("veil_vm") : p.param;
+                         });
 
 }  // namespace
 }  // namespace veil::clients

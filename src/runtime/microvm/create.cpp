@@ -19,6 +19,7 @@
 #include "linux/proc.hpp"
 #include "runtime/guard_setup.hpp"
 #include "runtime/microvm/guest_config.hpp"
+#include "runtime/microvm/guest_guard.hpp"
 #include "runtime/microvm/handler.hpp"
 #include "runtime/microvm/monitor.hpp"
 #include "runtime/secrets_fetch.hpp"
@@ -98,22 +99,8 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
   if (!gc) return fail_with(gc.error());
   // org.veil.guard.policy: compiled here (a bad policy fails before anything exists), enforced by
   // the agent in the guest.
-  json guard_policy;
-  if (config.contains("annotations") && config["annotations"].is_object() &&
-      config["annotations"].contains(kGuardAnnotation)) {
-    auto ref = config["annotations"][kGuardAnnotation];
-    if (!ref.is_string())
-      return fail_with(Error{"annotations.org.veil.guard.policy: not a string"});
-    auto compiled = compile_guard_policy(guard::Instance::from_env(), ref.get<std::string>());
-    if (!compiled) return fail_with(compiled.error());
-    auto spec = guard::Spec::from_json((*compiled)["spec"]);
-    if (!spec) return fail_with(spec.error());
-    if (spec->exec_rules != guard::Mode::off)
-      return fail_with(Error{"guard policy " + spec->name +
-                             ": exec allow/deny rules are decided by the guard daemon, which "
-                             "does not run in a microVM guest"});
-    guard_policy = {{"spec", (*compiled)["spec"]}};
-  }
+  auto guard_policy = guest_guard_request(config);
+  if (!guard_policy) return fail_with(guard_policy.error());
   auto assets = vm::find_assets();
   if (!assets) return fail_with(assets.error());
   if (!path_exists("/usr/bin/mkfs.erofs"))
@@ -237,7 +224,7 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
     mc.create_request["volumes"].push_back(v.tag);
     mc.volumes.push_back(v);
   }
-  if (!guard_policy.is_null()) mc.create_request["guard"] = guard_policy;
+  if (!guard_policy->is_null()) mc.create_request["guard"] = *guard_policy;
   mc.shape = shape;
   mc.netns = network_namespace_path(config);
   // org.veil.microvm.network: "user" gives a VM without a network namespace QEMU's user-mode

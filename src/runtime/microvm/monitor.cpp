@@ -23,6 +23,7 @@
 #include "guard/control.hpp"
 #include "guard/instance.hpp"
 #include "runtime/microvm/exec_relay.hpp"
+#include "runtime/microvm/guest_guard.hpp"
 #include "runtime/microvm/guest_start.hpp"
 #include "vm/image_cache.hpp"
 #include "vm/net.hpp"
@@ -174,17 +175,8 @@ void Monitor::on_signal(int sig) {
   send(FrameType::signal, 0, json{{"signal", sig}}.dump());
 }
 
-// A guard event from the guest goes into the host's audit stream through the guard daemon. The
-// guest is not trusted with the container's identity: the id is set here.
 void Monitor::forward_event(const std::string& payload) {
-  auto e = json::parse(payload, nullptr, false);
-  if (!e.is_object()) return;
-  e["container"] = cfg_.id;
-  auto r = guard::control_call(guard::Instance::from_env(), {{"op", "forward"}, {"event", e}}, -1,
-                               2'000);
-  if (!r)
-    log::warn("microvm " + cfg_.id + ": guard event not forwarded (" + r.error().str() +
-              "): " + vm::error_message(e.dump()));
+  forward_guest_event(payload, cfg_.id);
 }
 
 void Monitor::send_size() {
