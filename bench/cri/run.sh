@@ -6,8 +6,8 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$repo/build}
 runs=${2:-15}
 concurrent=${3:-20}
-handlers=${4:-runc,veil,veil-vm}
-cmake --build "$build" --target veil veil-vm-link vm-assets veil_cri_bench >/dev/null
+handlers=${4:-runc,veil,veil-vm,veil-vm-runc}
+cmake --build "$build" --target veil veil-vm-link vm-assets containerd-shim-veil-v2 veil_cri_bench >/dev/null
 out=$repo/bench/results/cri.md
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT

@@ -67,6 +67,11 @@ Result<Pod::Proc*> Pod::find(const std::string& id, const std::string& exec_id) 
   return &e->second;
 }
 
+Result<uint32_t> Pod::agent_id_of(const std::string& id, const std::string& exec_id) {
+  std::lock_guard lock(mu_);
+  return VEIL_TRY(find(id, exec_id))->agent_id;
+}
+
 Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
                              const std::vector<RootfsMount>& rootfs, const IoPaths& io) {
   auto config = json::parse(read_file(bundle + "/config.json").value_or(""), nullptr, false);
@@ -427,11 +432,7 @@ Result<ProcInfo> Pod::remove(const std::string& id, const std::string& exec_id) 
 }
 
 Result<std::vector<uint32_t>> Pod::pids(const std::string& id) {
-  uint32_t aid;
-  {
-    std::lock_guard lock(mu_);
-    aid = VEIL_TRY(find(id, ""))->agent_id;
-  }
+  uint32_t aid = VEIL_TRY(agent_id_of(id, ""));
   auto r = VEIL_TRY(vm_.ask(FrameType::pids, aid, "{}", kCallMs));
   auto j = json::parse(r.payload, nullptr, false);
   std::vector<uint32_t> out;
@@ -441,11 +442,7 @@ Result<std::vector<uint32_t>> Pod::pids(const std::string& id) {
 }
 
 Result<> Pod::pause(const std::string& id) {
-  uint32_t aid;
-  {
-    std::lock_guard lock(mu_);
-    aid = VEIL_TRY(find(id, ""))->agent_id;
-  }
+  uint32_t aid = VEIL_TRY(agent_id_of(id, ""));
   VEIL_CHECK(vm_.ask(FrameType::pause, aid, "{}", kCallMs));
   std::lock_guard lock(mu_);
   VEIL_TRY(find(id, ""))->info.status = ProcStatus::paused;
@@ -456,11 +453,7 @@ Result<> Pod::pause(const std::string& id) {
 }
 
 Result<> Pod::resume(const std::string& id) {
-  uint32_t aid;
-  {
-    std::lock_guard lock(mu_);
-    aid = VEIL_TRY(find(id, ""))->agent_id;
-  }
+  uint32_t aid = VEIL_TRY(agent_id_of(id, ""));
   VEIL_CHECK(vm_.ask(FrameType::resume, aid, "{}", kCallMs));
   std::lock_guard lock(mu_);
   Proc* p = VEIL_TRY(find(id, ""));
@@ -472,11 +465,7 @@ Result<> Pod::resume(const std::string& id) {
 }
 
 Result<json> Pod::stats(const std::string& id) {
-  uint32_t aid;
-  {
-    std::lock_guard lock(mu_);
-    aid = VEIL_TRY(find(id, ""))->agent_id;
-  }
+  uint32_t aid = VEIL_TRY(agent_id_of(id, ""));
   auto r = VEIL_TRY(vm_.ask(FrameType::stats, aid, "{}", kCallMs));
   auto j = json::parse(r.payload, nullptr, false);
   if (!j.is_object() || !j.contains("stats")) return fail("stats: the guest sent no stats");
@@ -484,30 +473,18 @@ Result<json> Pod::stats(const std::string& id) {
 }
 
 Result<> Pod::update(const std::string& id, const json& resources) {
-  uint32_t aid;
-  {
-    std::lock_guard lock(mu_);
-    aid = VEIL_TRY(find(id, ""))->agent_id;
-  }
+  uint32_t aid = VEIL_TRY(agent_id_of(id, ""));
   VEIL_CHECK(vm_.ask(FrameType::update, aid, json{{"resources", resources}}.dump(), kCallMs));
   return {};
 }
 
 Result<> Pod::resize(const std::string& id, const std::string& exec_id, uint32_t w, uint32_t h) {
-  uint32_t aid;
-  {
-    std::lock_guard lock(mu_);
-    aid = VEIL_TRY(find(id, exec_id))->agent_id;
-  }
+  uint32_t aid = VEIL_TRY(agent_id_of(id, exec_id));
   return vm_.send(FrameType::resize, aid, json{{"rows", h}, {"cols", w}}.dump());
 }
 
 Result<> Pod::close_stdin(const std::string& id, const std::string& exec_id) {
-  uint32_t aid;
-  {
-    std::lock_guard lock(mu_);
-    aid = VEIL_TRY(find(id, exec_id))->agent_id;
-  }
+  uint32_t aid = VEIL_TRY(agent_id_of(id, exec_id));
   return vm_.send(FrameType::stdin_close, aid, {});
 }
 

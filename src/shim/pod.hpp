@@ -96,6 +96,7 @@ class Pod {
   };
 
   Result<Proc*> find(const std::string& id, const std::string& exec_id);  // with mu_ held
+  Result<uint32_t> agent_id_of(const std::string& id, const std::string& exec_id);
   void on_frame(vm::Frame f);
   void on_vm_death(const std::string& why);
   void exited(Ctr& c, Proc& p, uint32_t status);  // with mu_ held

@@ -6,7 +6,7 @@
 
 #include <thread>
 
-#include "base/time.hpp"
+#include "vm/frame.hpp"
 
 namespace veil::shim {
 
@@ -22,21 +22,8 @@ Result<Fd> open_output(const std::string& where) {
 }
 
 void write_output(int fd, std::string_view data) {
-  int64_t deadline = monotonic_ms() + 2'000;
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      int left = static_cast<int>(deadline - monotonic_ms());
-      pollfd p{fd, POLLOUT, 0};
-      if (left > 0 && ::poll(&p, 1, left) > 0) continue;
-    }
-    return;  // nobody reads: the output is lost rather than the shim stuck
-  }
+  // Nobody reading for 2 s: the output is lost rather than the shim stuck.
+  (void)vm::write_all(fd, data, 2'000);
 }
 
 void pump_stdin(const std::string& path, std::function<void(std::string_view)> on_data,

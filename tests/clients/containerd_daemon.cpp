@@ -42,6 +42,16 @@ void remove_cni_bridge(const std::string& bridge) {
   run({"ip", "link", "del", bridge}, 10000);
 }
 
+std::string doc_block(const std::string& marker, const std::string& doc) {
+  std::string text = read(std::string(VEIL_SOURCE_DIR) + "/" + doc);
+  auto at = text.find("<!-- tested: " + marker);
+  if (at == std::string::npos) return "";
+  auto open = text.find("```", at);
+  auto body = text.find('\n', open) + 1;
+  auto close = text.find("```", body);
+  return text.substr(body, close - body);
+}
+
 std::string ContainerdDaemon::config(const std::string& dir, const ContainerdOptions& o) {
   std::string c = "version = 2\n";
   c += "root = \"" + dir + "/root\"\n";
@@ -70,13 +80,9 @@ std::string ContainerdDaemon::config(const std::string& dir, const ContainerdOpt
   c += "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil.options]\n";
   c += "        BinaryName = \"" + o.veil + "\"\n";
   c += "        Root = \"" + dir + "/runc\"\n";
-  if (!o.veil_shim.empty()) {
-    c += "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil-vm]\n";
-    // containerd 1.6's CRI ignores runtime_path: an absolute runtime_type names the binary (an
-    // installed shim is found on PATH as io.containerd.veil.v2, docs/kubernetes.md).
-    c += "      runtime_type = \"" + o.veil_shim + "\"\n";
-    c += "      pod_annotations = [\"org.veil.*\"]\n";
-  }
+  // The shim v2's entry exactly as docs/kubernetes.md has it (containerd finds the shim on its
+  // PATH, which start() prefixes with the shim's directory).
+  if (!o.veil_shim.empty()) c += doc_block("veil-vm runtime");
   if (!o.veil_vm.empty()) {
     c += "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.veil-vm-runc]\n";
     c += "      runtime_type = \"io.containerd.runc.v2\"\n";
@@ -103,6 +109,11 @@ std::string ContainerdDaemon::start(const std::string& dir, const ContainerdOpti
     ::dup2(null, 0);
     ::dup2(log, 1);
     ::dup2(log, 2);
+    if (!o.veil_shim.empty()) {  // io.containerd.veil.v2 → containerd-shim-veil-v2 on PATH
+      std::string path = o.veil_shim.substr(0, o.veil_shim.rfind('/'));
+      if (const char* p = ::getenv("PATH")) path += std::string(":") + p;
+      ::setenv("PATH", path.c_str(), 1);
+    }
     ::execlp("containerd", "containerd", "--config", cfg.c_str(), nullptr);
     _exit(127);
   }

@@ -63,6 +63,10 @@ void write_cni_bridge(const std::string& dir, const std::string& name, const std
                       const std::string& subnet_prefix);
 void remove_cni_bridge(const std::string& bridge);
 
+// The fenced block after the line "<!-- tested: MARKER" of a doc (docs/kubernetes.md): what the
+// tests run is what the docs say. "" when the doc has no such block.
+std::string doc_block(const std::string& marker, const std::string& doc = "docs/kubernetes.md");
+
 // Lines of s, empty ones dropped.
 std::vector<std::string> lines_of(const std::string& s);
 

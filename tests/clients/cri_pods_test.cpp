@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "base/file.hpp"
@@ -666,6 +667,32 @@ TEST_P(CriVmShimPods, AFifthContainerIsAClearErrorAndAFreedSlotIsReused) {
   std::string again = start_container(pod, "c5", {"sh", "-c", "echo fresh > /tmp/x; sleep 3600"});
   ASSERT_NE(again, "");
   EXPECT_TRUE(wait_until([&] { return exec(again, {"cat", "/tmp/x"}).out == "fresh\n"; }, 10000));
+  finish_pod(pod);
+}
+
+// The veil-vm RuntimeClass in docs/kubernetes.md declares what a pod's VM costs the node beyond
+// its containers: an idle pod's shim and VMM (their PSS on the host) must fit in its
+// overhead.podFixed.memory, read from the doc.
+TEST_P(CriVmShimPods, TheRuntimeClassOverheadCoversAnIdlePod) {
+  std::string rc = doc_block("veil-vm RuntimeClass");
+  ASSERT_NE(rc.find("kind: RuntimeClass"), std::string::npos) << rc;
+  ASSERT_NE(rc.find("handler: " + handler()), std::string::npos) << rc;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(rc, m, std::regex("memory: \"([0-9]+)Mi\""))) << rc;
+  double overhead_mib = std::stod(m[1]);
+  std::string pod = run_pod("overhead");
+  ASSERT_NE(pod, "");
+  ASSERT_NE(start_container(pod, "idle", {"sleep", "3600"}), "");
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // idle
+  double kib = 0;
+  auto pids = pids_with_cmdline(pod);  // the shim (-id <pod>) and its QEMU (-name …/<pod>/vm)
+  EXPECT_EQ(pids.size(), 2u);
+  for (pid_t p : pids)
+    for (const auto& l : lines_of(read("/proc/" + std::to_string(p) + "/smaps_rollup")))
+      if (l.starts_with("Pss:")) kib += std::stod(l.substr(4));
+  std::cout << "[ MEASURE  ] veil-vm: an idle pod's shim + VMM: " << kib / 1024 << " MiB PSS\n";
+  EXPECT_GT(kib, 0);
+  EXPECT_LE(kib / 1024, overhead_mib) << "the RuntimeClass's overhead does not cover a pod";
   finish_pod(pod);
 }
 
