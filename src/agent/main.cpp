@@ -298,7 +298,10 @@ void Agent::dispatch(vm::Frame f) {
       return;
     }
     case FrameType::update: {
+      // A pod's container by its init's process id; outside a pod the one container (process
+      // 0), whatever id the monitor's request carries.
       auto c = ctrs_.find(f.proc);
+      if (c == ctrs_.end()) c = ctrs_.find(0);
       if (c == ctrs_.end()) return send_error(f.proc, "update: no container");
       runtime::Globals g;
       g.root = agent::kGuestRoot;

@@ -459,5 +459,50 @@ TEST_F(Containerd, MicrovmThroughVeilVm) {
   EXPECT_EQ(task("vm-sleeper").second, "");
 }
 
+// The shim v2 (docs/shim.md) through ctr: a container outside Kubernetes is a pod of its own. Run
+// with output and exit code, then a detached one through every task call ctr makes: exec, ps
+// (the guest's pids), pause/resume (the guest's freezer), metrics (cgroups v2 Metrics from the
+// guest), kill, delete — and no shim or VMM left.
+TEST_F(Containerd, ShimV2ThroughCtr) {
+  const std::string shim = kVeil.substr(0, kVeil.rfind('/') + 1) + "containerd-shim-veil-v2";
+  auto run_shim = [&](const std::string& id, const std::vector<std::string>& argv, bool detach) {
+    std::vector<std::string> a = {
+        "run", detach ? "-d" : "--rm", "--runtime", shim, "--fifo-dir", fifo_, kImage, id};
+    a.insert(a.end(), argv.begin(), argv.end());
+    return ctr(a, 120000);
+  };
+  Cmd r =
+      run_shim("shim-echo", {"sh", "-c", "echo kernel=$(uname -r); echo err >&2; exit 6"}, false);
+  EXPECT_EQ(r.code, 6) << r.describe();
+  EXPECT_NE(r.out.find("kernel=6.1.0-"), std::string::npos) << r.describe();
+  EXPECT_NE(r.err.find("err"), std::string::npos) << r.describe();
+  std::cout << "[ MEASURE  ] ctr run --rm (shim v2): " << r.seconds << " s\n";
+
+  Cmd d = run_shim("shim-sleeper", {"sleep", "1000"}, true);
+  ASSERT_EQ(d.code, 0) << d.describe();
+  ASSERT_TRUE(wait_status("shim-sleeper", "RUNNING")) << ctr({"task", "ls"}).out;
+  Cmd ex = ctr({"task", "exec", "--exec-id", "e1", "shim-sleeper", "sh", "-c",
+                "echo in-vm $(cat /proc/1/cmdline | tr '\\0' ' '); exit 3"});
+  EXPECT_EQ(ex.code, 3) << ex.describe();
+  EXPECT_NE(ex.out.find("in-vm sleep 1000"), std::string::npos) << ex.describe();
+  Cmd ps = ctr({"task", "ps", "shim-sleeper"});
+  EXPECT_EQ(ps.code, 0) << ps.describe();
+  EXPECT_GE(lines(ps.out).size(), 2u) << ps.out;  // header + the guest's pids
+  ASSERT_EQ(ctr({"task", "pause", "shim-sleeper"}).code, 0);
+  EXPECT_TRUE(wait_status("shim-sleeper", "PAUSED"));
+  ASSERT_EQ(ctr({"task", "resume", "shim-sleeper"}).code, 0);
+  EXPECT_TRUE(wait_status("shim-sleeper", "RUNNING"));
+  EXPECT_EQ(ctr({"task", "exec", "--exec-id", "e2", "shim-sleeper", "true"}).code, 0);
+  Cmd m = ctr({"task", "metrics", "shim-sleeper"});
+  EXPECT_EQ(m.code, 0) << m.describe();
+  EXPECT_NE(m.out.find("memory.usage"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("pids.current"), std::string::npos) << m.out;
+  Cmd rm = remove("shim-sleeper");
+  EXPECT_EQ(rm.code, 0) << rm.describe();
+  EXPECT_EQ(task("shim-sleeper").second, "");
+  EXPECT_TRUE(wait_until([&] { return pids_with_cmdline("shim-sleeper").empty(); }, 10000))
+      << "the shim or its VMM stayed";
+}
+
 }  // namespace
 }  // namespace veil::clients

@@ -556,6 +556,23 @@ TEST_P(CriPods, AShimKilledMidPodIsReportedAndThePodStillGoes) {
   finish_pod(pod);
 }
 
+// A container with a terminal (tty: true): its process has one, and what it writes reaches the
+// CRI log (as stdout: a terminal has one stream).
+TEST_P(CriPods, ATtyContainerHasATerminalAndItsOutputIsLogged) {
+  std::string pod = run_pod("tty");
+  ASSERT_NE(pod, "");
+  std::string c = start_container(pod, "term", {"sh", "-c", "tty; echo on-tty; sleep 3600"},
+                                  [](cri::ContainerConfig& cc) { cc.set_tty(true); });
+  ASSERT_NE(c, "");
+  std::string log_path = dir_ + "/pods/tty/term.log";
+  EXPECT_TRUE(wait_until([&] { return read(log_path).find("on-tty") != std::string::npos; }, 20000))
+      << read(log_path);
+  std::string log = read(log_path);
+  EXPECT_NE(log.find(" stdout F /dev/pts/"), std::string::npos) << log;
+  EXPECT_EQ(log.find("not a tty"), std::string::npos) << log;
+  finish_pod(pod);
+}
+
 // containerd restarted while a pod runs: it finds the shim again (the bundle's `address`), the
 // container is still running and answers, and the pod stops and goes as usual.
 TEST_P(CriPods, ContainerdRestartedMidPodReconnectsToItsShim) {

@@ -4,6 +4,7 @@
 // empty pod ends the shim, and `delete` is idempotent. The CRI suite (cri_pods_test.cpp) runs
 // whole pods through it.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client_util.hpp"
@@ -41,6 +42,17 @@ TEST_F(ShimV2, StartServesThePodAndDeleteIsIdempotent) {
   EXPECT_TRUE(first.out.starts_with("unix:///run/containerd/s/")) << first.out;
   EXPECT_EQ(first.err, "");
   EXPECT_EQ(read(dir_ + "/address"), first.out);
+  // CVE-2020-15257 (containerd-shim): an abstract socket is reachable from any process in the
+  // host's network namespace, a host-network container included. This one is a file, 0600, in a
+  // directory only root can enter.
+  std::string sock = ttrpc::socket_path(first.out);
+  struct stat st {};
+  ASSERT_EQ(::stat(sock.c_str(), &st), 0) << sock;
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(read("/proc/net/unix").find("@" + sock.substr(sock.rfind('/') + 1)), std::string::npos)
+      << "the shim listens on an abstract socket";
   // A second container of the pod: the same shim.
   Cmd second = shim("start", "app");
   ASSERT_EQ(second.code, 0) << second.describe();
