@@ -13,6 +13,7 @@
 #include "linux/mount_options.hpp"
 #include "runtime/microvm/guest_guard.hpp"
 #include "runtime/microvm/guest_start.hpp"
+#include "runtime/secrets_fetch.hpp"
 #include "shim/pod_config.hpp"
 #include "shim/stdio.hpp"
 #include "vm/reports.hpp"
@@ -74,7 +75,8 @@ Result<uint32_t> Pod::agent_id_of(const std::string& id, const std::string& exec
 
 Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
                              const std::vector<RootfsMount>& rootfs, const IoPaths& io) {
-  auto config = json::parse(read_file(bundle + "/config.json").value_or(""), nullptr, false);
+  std::string config_text = read_file(bundle + "/config.json").value_or("");
+  auto config = json::parse(config_text, nullptr, false);
   if (!config.is_object()) return fail(bundle + "/config.json: not a JSON object");
   used_ = true;
   bool sandbox = config.contains("annotations") && config["annotations"].is_object() &&
@@ -134,6 +136,26 @@ Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
   auto guard = runtime::microvm::guest_guard_request(config);
   if (!guard) return undo(guard.error());
   if (!guard->is_null()) pc->request["guard"] = *guard;
+  // org.veil.secrets: attested and fetched here as for any veil container (the host's evidence,
+  // the bundle measured as given); the plaintext reaches the guest in the create request only.
+  std::map<std::string, std::string> annotations;
+  if (config.contains("annotations") && config["annotations"].is_object())
+    for (auto& [k, v] : config["annotations"].items())
+      if (v.is_string()) annotations[k] = v.get<std::string>();
+  if (runtime::wants_secrets(annotations)) {
+    auto got = runtime::fetch_secrets(bundle, config_text, target);
+    if (!got) return undo(got.error().wrap("secrets (org.veil.secrets)"));
+    json& list = pc->request["secrets"] = json::array();
+    for (auto& f : *got) {
+      std::string data(f.size, '\0');
+      if (::pread(f.fd.get(), data.data(), data.size(), 0) != static_cast<ssize_t>(f.size))
+        return undo(Error{"secrets: read " + f.name, errno});
+      json& entry = list.emplace_back(json::object());
+      entry["name"] = f.name;
+      entry["hex"] = to_hex(data);
+      ::explicit_bzero(data.data(), data.size());
+    }
+  }
   auto image = runtime::microvm::build_image(target);
   if (!image) return undo(image.error().wrap("rootfs image"));
   if (slot == 0) {
@@ -157,7 +179,10 @@ Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
     if (auto r = vm_.attach(slot, img.get(), kCallMs); !r) return undo(r.error());
     pc->request["disk"] = vm::slot_serial(slot);
   }
-  auto created = vm_.ask(FrameType::create, agent_id, pc->request.dump(), kSetupMs);
+  std::string payload = runtime::microvm::serialize_create(pc->request);
+  auto created = vm_.ask(FrameType::create, agent_id, payload, kSetupMs);
+  // The guest has the secrets (or refused them): no copy stays in this long-lived process.
+  runtime::microvm::wipe_create(pc->request, payload);
   if (!created) return undo(created.error().wrap("in the guest"));
   auto cj = json::parse(created->payload, nullptr, false);
   std::lock_guard lock(mu_);

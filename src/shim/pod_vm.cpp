@@ -113,7 +113,10 @@ void PodVm::read_loop() {
 Result<> PodVm::send(FrameType t, uint32_t proc, std::string_view payload) {
   if (!alive_) return fail("the pod's VM is not running");
   std::lock_guard lock(send_mu_);
-  return vm::write_all(guest_.agent.get(), vm::encode_frame(t, proc, payload), 10'000);
+  std::string frame = vm::encode_frame(t, proc, payload);
+  auto r = vm::write_all(guest_.agent.get(), frame, 10'000);
+  if (t == FrameType::create) ::explicit_bzero(frame.data(), frame.size());  // may hold secrets
+  return r;
 }
 
 Result<vm::Frame> PodVm::ask(FrameType t, uint32_t proc, std::string_view payload, int timeout_ms) {

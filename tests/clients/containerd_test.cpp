@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
+#include "base/strings.hpp"
 #include "client_util.hpp"
 #include "containerd_daemon.hpp"
 #include "guard_daemon.hpp"
@@ -390,6 +392,52 @@ TEST_F(Containerd, SecretsAnnotationDeliversIntoTheContainer) {
   EXPECT_NE(missing.code, 0) << missing.describe();
   EXPECT_NE((missing.out + missing.err).find("HTTP 404"), std::string::npos) << missing.describe();
   ctr({"container", "rm", "sec2"});
+}
+
+// org.veil.secrets through the shim v2: attested and fetched on the host, the secret reaches the
+// container in the pod's VM, and the shim — the pod's one long-lived host process — holds
+// neither the plaintext nor its hex in any writable memory once the guest has it.
+TEST_F(Containerd, SecretsThroughTheShimV2ReachTheGuestAndLeaveTheShim) {
+  SampleKbs kbs;
+  ASSERT_EQ(kbs.start(dir_ + "/kbs", "demo/key/token", "shim-s3cret-value"), "");
+  const std::string shim = kVeil.substr(0, kVeil.rfind('/') + 1) + "containerd-shim-veil-v2";
+  Cmd d = ctr({"run", "-d", "--runtime", shim, "--fifo-dir", fifo_, "--annotation",
+               "org.veil.secrets=kbs:///demo/key/token", kImage, "shim-sec", "sleep", "1000"},
+              120000);
+  ASSERT_EQ(d.code, 0) << d.describe();
+  ASSERT_TRUE(wait_status("shim-sec", "RUNNING"));
+  Cmd cat = ctr({"task", "exec", "--exec-id", "s1", "shim-sec", "sh", "-c",
+                 "stat -c '%a %u' /run/secrets/token; cat /run/secrets/token; uname -r"});
+  EXPECT_EQ(cat.code, 0) << cat.describe();
+  EXPECT_EQ(cat.out.rfind("400 0\nshim-s3cret-value6.1.0-", 0), 0u) << cat.describe();
+  pid_t shim_pid = 0;
+  for (pid_t p : pids_with_cmdline("shim-sec"))
+    if (read("/proc/" + std::to_string(p) + "/cmdline").find("containerd-shim-veil-v2") !=
+        std::string::npos)
+      shim_pid = p;
+  ASSERT_GT(shim_pid, 0);
+  const std::string secret = "shim-s3cret-value";
+
+  std::string hex = veil::to_hex(secret);
+  size_t scanned = 0;
+  bool found = false;
+  int mem = ::open(("/proc/" + std::to_string(shim_pid) + "/mem").c_str(), O_RDONLY);
+  ASSERT_GE(mem, 0);
+  for (const auto& line : lines(read("/proc/" + std::to_string(shim_pid) + "/maps"))) {
+    unsigned long lo = 0, hi = 0;
+    char perms[5] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) != 3 || perms[1] != 'w') continue;
+    std::string buf(hi - lo, '\0');
+    ssize_t n = ::pread(mem, buf.data(), buf.size(), static_cast<off_t>(lo));
+    if (n <= 0) continue;
+    buf.resize(static_cast<size_t>(n));
+    scanned += buf.size();
+    found |= buf.find(secret) != std::string::npos || buf.find(hex) != std::string::npos;
+  }
+  ::close(mem);
+  EXPECT_GT(scanned, 0u);
+  EXPECT_FALSE(found) << "the shim's memory holds the secret";
+  EXPECT_EQ(remove("shim-sec").code, 0);
 }
 
 // The guard through containerd (the annotation reaches config.json through the runc v2 shim):

@@ -55,6 +55,34 @@ Result<vm::CachedImage> build_image(const std::string& rootfs) {
   });
 }
 
+std::string serialize_create(const json& request) {
+  size_t need = 4096;
+  if (request.contains("secrets"))
+    for (const auto& sec : request["secrets"])
+      if (sec.is_object() && sec.contains("hex") && sec["hex"].is_string())
+        need += sec["hex"].get_ref<const std::string&>().size() + 64;  // no copy
+  for (const char* k : {"config", "files", "guard"})
+    if (request.contains(k)) need += 2 * request[k].dump().size();
+  std::string out;
+  out.reserve(need);
+  nlohmann::detail::serializer<json> ser(nlohmann::detail::output_adapter<char, std::string>(out),
+                                         ' ');
+  ser.dump(request, false, false, 0);
+  return out;
+}
+
+void wipe_create(json& request, std::string& serialized) {
+  if (request.contains("secrets")) {
+    for (auto& sec : request["secrets"])
+      if (sec.is_object() && sec.contains("hex") && sec["hex"].is_string()) {
+        auto& h = sec["hex"].get_ref<std::string&>();
+        ::explicit_bzero(h.data(), h.size());
+      }
+    request.erase("secrets");
+  }
+  ::explicit_bzero(serialized.data(), serialized.size());
+}
+
 Result<std::string> greet(vm::Guest& g, const json& net, int timeout_ms) {
   struct timespec now;
   ::clock_gettime(CLOCK_REALTIME, &now);

@@ -20,4 +20,10 @@ Result<vm::CachedImage> build_image(const std::string& rootfs);
 // configuration (net, or null). Returns the guest kernel's release.
 Result<std::string> greet(vm::Guest& g, const nlohmann::json& net, int timeout_ms);
 
+// The agent's create request as one buffer sized up front (a growing string would leave freed
+// copies of org.veil.secrets' plaintext behind in the heap), and the wipe of both after sending:
+// a long-lived host process (monitor, shim) keeps no copy once the guest has them.
+std::string serialize_create(const nlohmann::json& request);
+void wipe_create(nlohmann::json& request, std::string& serialized);
+
 }  // namespace veil::runtime::microvm

@@ -127,33 +127,10 @@ Result<> Monitor::prepare() {
   std::string kernel = VEIL_TRY(greet(guest_, net, cfg_.timeout_ms));
   int64_t t_hello = monotonic_ms();
   {
-    // Serialized into one buffer sized up front: a growing string would leave freed copies of
-    // the secrets behind in the heap.
-    size_t need = 4096;
-    if (cfg_.create_request.contains("secrets"))
-      for (const auto& sec : cfg_.create_request["secrets"])
-        if (sec.is_object() && sec.contains("hex") && sec["hex"].is_string())
-          need += sec["hex"].get_ref<const std::string&>().size() + 64;  // no copy
-    need += 2 * (cfg_.create_request["config"].dump().size() +
-                 cfg_.create_request.value("files", json::array()).dump().size());
-    std::string request;
-    request.reserve(need);
-    {
-      nlohmann::detail::serializer<json> ser(
-          nlohmann::detail::output_adapter<char, std::string>(request), ' ');
-      ser.dump(cfg_.create_request, false, false, 0);
-    }
+    std::string request = serialize_create(cfg_.create_request);
     send(FrameType::create, 0, request);
     // The guest has the secrets now: none stays in this long-lived process's memory.
-    if (cfg_.create_request.contains("secrets")) {
-      for (auto& sec : cfg_.create_request["secrets"])
-        if (sec.is_object() && sec.contains("hex") && sec["hex"].is_string()) {
-          auto& h = sec["hex"].get_ref<std::string&>();
-          ::explicit_bzero(h.data(), h.size());
-        }
-      cfg_.create_request.erase("secrets");
-    }
-    ::explicit_bzero(request.data(), request.size());
+    wipe_create(cfg_.create_request, request);
   }
   auto created = VEIL_TRY(vm::wait_frame(guest_.agent.get(), guest_.reader, FrameType::created, 0,
                                          cfg_.timeout_ms, "create in the guest"));
