@@ -36,7 +36,7 @@ bench-cri: build
 	@./bench/cri/run.sh $(BUILD_DIR)
 
 asan: deps
-	@BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS=-DVEIL_SANITIZE=ON ./scripts/build.sh
+	@BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS=-DVEIL_SANITIZE=ON ./scripts/build.sh veil veil_unit_tests
 	@cd build-asan && ctest -L unit --output-on-failure
 
 # Every fuzz target for FUZZ_SECONDS (default 60) each; `make test` runs them for 10 s each.

@@ -145,16 +145,9 @@ Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
   if (runtime::wants_secrets(annotations)) {
     auto got = runtime::fetch_secrets(bundle, config_text, target);
     if (!got) return undo(got.error().wrap("secrets (org.veil.secrets)"));
-    json& list = pc->request["secrets"] = json::array();
-    for (auto& f : *got) {
-      std::string data(f.size, '\0');
-      if (::pread(f.fd.get(), data.data(), data.size(), 0) != static_cast<ssize_t>(f.size))
-        return undo(Error{"secrets: read " + f.name, errno});
-      json& entry = list.emplace_back(json::object());
-      entry["name"] = f.name;
-      entry["hex"] = to_hex(data);
-      ::explicit_bzero(data.data(), data.size());
-    }
+    auto list = runtime::microvm::secrets_request(*got);
+    if (!list) return undo(list.error());
+    pc->request["secrets"] = std::move(*list);
   }
   auto image = runtime::microvm::build_image(target);
   if (!image) return undo(image.error().wrap("rootfs image"));

@@ -22,6 +22,7 @@
 #include "client_util.hpp"
 #include "containerd_daemon.hpp"
 #include "guard_daemon.hpp"
+#include "process_memory.hpp"
 #include "sample_kbs.hpp"
 
 namespace veil::clients {
@@ -419,24 +420,9 @@ TEST_F(Containerd, SecretsThroughTheShimV2ReachTheGuestAndLeaveTheShim) {
   const std::string secret = "shim-s3cret-value";
 
   std::string hex = veil::to_hex(secret);
-  size_t scanned = 0;
-  bool found = false;
-  int mem = ::open(("/proc/" + std::to_string(shim_pid) + "/mem").c_str(), O_RDONLY);
-  ASSERT_GE(mem, 0);
-  for (const auto& line : lines(read("/proc/" + std::to_string(shim_pid) + "/maps"))) {
-    unsigned long lo = 0, hi = 0;
-    char perms[5] = {};
-    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) != 3 || perms[1] != 'w') continue;
-    std::string buf(hi - lo, '\0');
-    ssize_t n = ::pread(mem, buf.data(), buf.size(), static_cast<off_t>(lo));
-    if (n <= 0) continue;
-    buf.resize(static_cast<size_t>(n));
-    scanned += buf.size();
-    found |= buf.find(secret) != std::string::npos || buf.find(hex) != std::string::npos;
-  }
-  ::close(mem);
-  EXPECT_GT(scanned, 0u);
-  EXPECT_FALSE(found) << "the shim's memory holds the secret";
+  auto scan = veil_test::scan_writable_memory(shim_pid, {secret, hex});
+  EXPECT_GT(scan.scanned, 0u);
+  EXPECT_FALSE(scan.found) << "the shim's memory holds the secret";
   EXPECT_EQ(remove("shim-sec").code, 0);
 }
 

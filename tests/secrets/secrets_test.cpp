@@ -16,6 +16,7 @@
 #include "attest/tpm.hpp"
 #include "fixture.hpp"
 #include "harness.hpp"
+#include "process_memory.hpp"
 #include "swtpm.hpp"
 
 namespace secretstest {
@@ -176,29 +177,9 @@ TEST_F(SecretsTest, AMicrovmContainerGetsItsSecretInTheGuest) {
   int monitor = veil_.state(did).value("pid", 0);
   ASSERT_GT(monitor, 0);
   std::string hex_secret = veil::crypto::hex(secret_);
-  size_t scanned = 0;
-  bool found = false;
-  {
-    std::ifstream maps("/proc/" + std::to_string(monitor) + "/maps");
-    int mem = ::open(("/proc/" + std::to_string(monitor) + "/mem").c_str(), O_RDONLY);
-    ASSERT_GE(mem, 0);
-    std::string line;
-    while (std::getline(maps, line)) {
-      unsigned long lo = 0, hi = 0;
-      char perms[5] = {};
-      if (std::sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) != 3 || perms[1] != 'w')
-        continue;
-      std::string buf(hi - lo, '\0');
-      ssize_t n = ::pread(mem, buf.data(), buf.size(), static_cast<off_t>(lo));
-      if (n <= 0) continue;
-      buf.resize(static_cast<size_t>(n));
-      scanned += buf.size();
-      found |= buf.find(secret_) != std::string::npos || buf.find(hex_secret) != std::string::npos;
-    }
-    ::close(mem);
-  }
-  EXPECT_GT(scanned, 0u);
-  EXPECT_FALSE(found) << "the monitor's memory holds the secret";
+  auto scan = veil_test::scan_writable_memory(monitor, {secret_, hex_secret});
+  EXPECT_GT(scan.scanned, 0u);
+  EXPECT_FALSE(scan.found) << "the monitor's memory holds the secret";
   EXPECT_EQ(veil_({"delete", "--force", did}).code, 0);
 }
 

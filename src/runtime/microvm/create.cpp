@@ -20,6 +20,7 @@
 #include "runtime/guard_setup.hpp"
 #include "runtime/microvm/guest_config.hpp"
 #include "runtime/microvm/guest_guard.hpp"
+#include "runtime/microvm/guest_start.hpp"
 #include "runtime/microvm/handler.hpp"
 #include "runtime/microvm/monitor.hpp"
 #include "runtime/secrets_fetch.hpp"
@@ -208,17 +209,10 @@ Result<pid_t> create(const Globals& g, const std::string& id, const CreateOption
     if (!got)
       return fail_with(
           std::move(got.error()).wrap(std::string("secrets (") + kSecretsAnnotation + ")"));
-    json& list = mc.create_request["secrets"] = json::array();
-    for (auto& f : *got) {
-      std::string data(f.size, '\0');
-      if (::pread(f.fd.get(), data.data(), data.size(), 0) != static_cast<ssize_t>(f.size))
-        return fail_with(Error{"secrets: read " + f.name, errno});
-      // Moved into place, never copied: the monitor forked from here wipes the one copy.
-      json& entry = list.emplace_back(json::object());
-      entry["name"] = f.name;
-      entry["hex"] = to_hex(data);
-      ::explicit_bzero(data.data(), data.size());
-    }
+    // The monitor forked from here wipes the one copy once the guest has it.
+    auto list = secrets_request(*got);
+    if (!list) return fail_with(list.error());
+    mc.create_request["secrets"] = std::move(*list);
   }
   for (const auto& v : gc->volumes) {
     mc.create_request["volumes"].push_back(v.tag);

@@ -55,6 +55,20 @@ Result<vm::CachedImage> build_image(const std::string& rootfs) {
   });
 }
 
+Result<json> secrets_request(const std::vector<secrets_mount::SecretFile>& files) {
+  json list = json::array();
+  for (const auto& f : files) {
+    std::string data(f.size, '\0');
+    if (::pread(f.fd.get(), data.data(), data.size(), 0) != static_cast<ssize_t>(f.size))
+      return fail_errno("secrets: read " + f.name);
+    json& entry = list.emplace_back(json::object());
+    entry["name"] = f.name;
+    entry["hex"] = to_hex(data);  // moved into place, never copied
+    ::explicit_bzero(data.data(), data.size());
+  }
+  return list;
+}
+
 std::string serialize_create(const json& request) {
   size_t need = 4096;
   if (request.contains("secrets"))
