@@ -45,13 +45,20 @@ std::unexpected<Error> coded(std::string msg, int code) {
 
 // CreateTaskRequest.rootfs onto <bundle>/rootfs, as the runc shim does.
 Result<> mount_rootfs(const std::string& target, const std::vector<RootfsMount>& mounts) {
+  size_t done = 0;
+  auto undo = [&](Error e) -> Result<> {
+    for (; done > 0; --done) ::umount2(target.c_str(), MNT_DETACH);  // nothing half-mounted stays
+    return std::unexpected(std::move(e));
+  };
   for (const auto& m : mounts) {
-    auto o = VEIL_TRY(mounts::parse_mount_options(m.options));
-    unsigned long flags = o.flags;
-    if (m.type == "bind" || o.is_bind()) flags |= MS_BIND;
+    auto o = mounts::parse_mount_options(m.options);
+    if (!o) return undo(o.error());
+    unsigned long flags = o->flags;
+    if (m.type == "bind" || o->is_bind()) flags |= MS_BIND;
     if (::mount(m.source.c_str(), target.c_str(), m.type.c_str(), flags,
-                o.data.empty() ? nullptr : o.data.c_str()) != 0)
-      return fail_errno("mount the rootfs (" + m.type + " " + m.source + ") on " + target);
+                o->data.empty() ? nullptr : o->data.c_str()) != 0)
+      return undo(Error{"mount the rootfs (" + m.type + " " + m.source + ") on " + target, errno});
+    ++done;
   }
   return {};
 }
@@ -149,6 +156,9 @@ Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
     if (!list) return undo(list.error());
     pc->request["secrets"] = std::move(*list);
   }
+  // containerd's stdio for the container (a binary:// logger is refused here, before the VM).
+  auto out = open_output(io.out), err = open_output(io.err);
+  if (!out || !err) return undo(!out ? out.error() : err.error());
   auto image = runtime::microvm::build_image(target);
   if (!image) return undo(image.error().wrap("rootfs image"));
   if (slot == 0) {
@@ -183,9 +193,8 @@ Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
   c.image = std::move(*image);
   if (c.sandbox) sandbox_guest_pid_ = cj.is_object() ? cj.value("pid", 0) : 0;
   c.init.info.pid = static_cast<uint32_t>(::getpid());
-  auto out = open_output(io.out), err = open_output(io.err);
-  if (out) c.init.out = std::make_shared<Fd>(std::move(*out));
-  if (err) c.init.err = std::make_shared<Fd>(std::move(*err));
+  c.init.out = std::make_shared<Fd>(std::move(*out));
+  c.init.err = std::make_shared<Fd>(std::move(*err));
   open_stdin(c.init);
   containerd::events::TaskCreate ev;
   ev.set_container_id(id);
@@ -201,10 +210,9 @@ Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
 
 void Pod::open_stdin(Proc& p) {
   if (p.info.io.in.empty()) return;
-  p.stdin_open = true;
   uint32_t aid = p.agent_id;
   pump_stdin(
-      p.info.io.in,
+      p.info.io.in, p.exited,
       [this, aid](std::string_view d) { (void)vm_.send(FrameType::stdin_data, aid, d); },
       [this, aid] { (void)vm_.send(FrameType::stdin_close, aid, {}); });
 }
@@ -231,7 +239,7 @@ Result<uint32_t> Pod::start(const std::string& id, const std::string& exec_id) {
   json process;
   {
     std::lock_guard lock(mu_);
-    process = json::parse(ctrs_[id].execs[exec_id].info.bundle, nullptr, false);  // kept there
+    process = std::move(VEIL_TRY(find(id, exec_id))->spec);
   }
   auto started = vm_.ask(FrameType::exec, aid,
                          json{{"process", process}, {"container", init_aid}}.dump(), kCallMs);
@@ -246,6 +254,9 @@ Result<uint32_t> Pod::start(const std::string& id, const std::string& exec_id) {
   }
   if (p->info.status == ProcStatus::created) p->info.status = ProcStatus::running;
   p->info.pid = static_cast<uint32_t>(::getpid());
+  // Only now does the agent know the process: stdin sent earlier would have been dropped
+  // (containerd's writes wait in the fifo meanwhile).
+  if (p->info.status == ProcStatus::running) open_stdin(*p);
   containerd::events::TaskExecStarted ev;
   ev.set_container_id(id);
   ev.set_exec_id(exec_id);
@@ -263,19 +274,15 @@ Result<> Pod::exec(const std::string& id, const std::string& exec_id, const IoPa
   if (c.init.info.status != ProcStatus::running)
     return coded("container " + id + " is not running", EBUSY);
   if (c.execs.contains(exec_id)) return coded("process " + exec_id + ": already exists", EEXIST);
+  auto out = open_output(io.out), err = open_output(io.err);
+  if (!out || !err) return std::unexpected(!out ? out.error() : err.error());
   Proc& p = c.execs[exec_id];
   p.agent_id = next_agent_id_++;
   p.info.io = io;
-  p.info.bundle = process.dump();  // the process spec waits here until Start
+  p.spec = process;  // runs at Start
   by_agent_id_[p.agent_id] = {id, exec_id};
-  auto out = open_output(io.out), err = open_output(io.err);
-  if (!out || !err) {
-    c.execs.erase(exec_id);
-    return std::unexpected(!out ? out.error() : err.error());
-  }
   p.out = std::make_shared<Fd>(std::move(*out));
   p.err = std::make_shared<Fd>(std::move(*err));
-  open_stdin(p);
   containerd::events::TaskExecAdded ev;
   ev.set_container_id(id);
   ev.set_exec_id(exec_id);
@@ -331,6 +338,7 @@ void Pod::exited(Ctr& c, Proc& p, uint32_t status) {
   // before the exit).
   p.out.reset();
   p.err.reset();
+  *p.exited = true;  // ends its stdin pump
   containerd::events::TaskExit ev;
   ev.set_container_id(c.id);
   ev.set_id(&p == &c.init ? c.id : by_agent_id_[p.agent_id].second);
@@ -364,7 +372,12 @@ void Pod::on_frame(vm::Frame f) {
     if (who == by_agent_id_.end()) return;
     auto c = ctrs_.find(who->second.first);
     if (c == ctrs_.end()) return;
-    Proc* p = who->second.second.empty() ? &c->second.init : &c->second.execs[who->second.second];
+    Proc* p = &c->second.init;
+    if (!who->second.second.empty()) {
+      auto e = c->second.execs.find(who->second.second);
+      if (e == c->second.execs.end()) return;
+      p = &e->second;
+    }
     switch (f.type) {
       case FrameType::stdout_data:
         out = p->out;
@@ -431,6 +444,7 @@ Result<ProcInfo> Pod::remove(const std::string& id, const std::string& exec_id) 
       // Never started: the guest still has it waiting for start.
       (void)vm_.send(FrameType::signal, p->agent_id, json{{"signal", SIGKILL}}.dump());
     }
+    for (const auto& [eid, e] : c.execs) by_agent_id_.erase(e.agent_id);
     release(c);
     containerd::events::TaskDelete ev;
     ev.set_container_id(id);

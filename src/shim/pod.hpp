@@ -83,7 +83,8 @@ class Pod {
     uint32_t agent_id = 0;  // the agent's process id for it
     ProcInfo info;
     std::shared_ptr<Fd> out, err;
-    bool stdin_open = false;
+    nlohmann::json spec;  // an exec's OCI process, from Exec until Start
+    std::shared_ptr<std::atomic<bool>> exited = std::make_shared<std::atomic<bool>>(false);
   };
   struct Ctr {
     std::string id, bundle;

@@ -22,6 +22,13 @@ Result<> PodVm::boot(const PodVmConfig& cfg, FrameSink on_frame, DeathSink on_de
   cfg_ = cfg;
   on_frame_ = std::move(on_frame);
   on_death_ = std::move(on_death);
+  // A failed boot leaves nothing: no QEMU, tc redirection, template lock or VM directory.
+  auto r = start();
+  if (!r) stop();
+  return r;
+}
+
+Result<> PodVm::start() {
   VEIL_CHECK(mkdir_all(cfg_.vm_dir, 0700));
   auto assets = VEIL_TRY(vm::find_assets());
   auto accel = vm::choose_accel(assets);
@@ -47,10 +54,7 @@ Result<> PodVm::boot(const PodVmConfig& cfg, FrameSink on_frame, DeathSink on_de
                                     cfg_.vm_dir + "/qemu.log", cfg_.timeout_ms, dev));
   auto kernel = runtime::microvm::greet(guest_, plumbed_ ? nic_.to_json() : nlohmann::json(),
                                         cfg_.timeout_ms);
-  if (!kernel) {
-    stop();
-    return std::unexpected(kernel.error());
-  }
+  if (!kernel) return std::unexpected(kernel.error());
   log::debug("shim: pod VM up (" + guest_.how + ", kernel " + *kernel + ")");
   alive_ = true;
   reader_ = std::thread([this] { read_loop(); });
@@ -121,20 +125,27 @@ Result<> PodVm::send(FrameType t, uint32_t proc, std::string_view payload) {
 
 Result<vm::Frame> PodVm::ask(FrameType t, uint32_t proc, std::string_view payload, int timeout_ms) {
   {
-    std::lock_guard lock(mu_);
-    if (answers_.contains(proc)) return fail("another request for this process is in flight");
+    // The agent answers a process's requests in order, by its id: one at a time per process
+    // (containerd may ask Stats while an Update runs), the others wait their turn.
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                      [&] { return !answers_.contains(proc) || !alive_; }))
+      return fail(
+          strprintf("%s: the guest is still answering an earlier request", vm::frame_type_name(t)));
     answers_[proc] = std::nullopt;
   }
   auto r = send(t, proc, payload);
   std::unique_lock lock(mu_);
   if (!r) {
     answers_.erase(proc);
+    cv_.notify_all();
     return std::unexpected(r.error());
   }
   bool got = cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
                           [&] { return answers_[proc].has_value() || !alive_; });
   auto answer = std::move(answers_[proc]);
   answers_.erase(proc);
+  cv_.notify_all();  // the next request for this process may go
   if (!answer) {
     if (!alive_) return fail(std::string(vm::frame_type_name(t)) + ": the pod's VM stopped");
     (void)got;
@@ -159,7 +170,8 @@ void PodVm::stop() {
   if (plumbed_) vm::unplumb(nic_);
   plumbed_ = false;
   template_.reset();
-  (void)remove_all(cfg_.vm_dir);
+  if (!cfg_.vm_dir.empty()) (void)remove_all(cfg_.vm_dir);
+  cv_.notify_all();  // nobody waits for an answer from a stopped VM
 }
 
 }  // namespace veil::shim

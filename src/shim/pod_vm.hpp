@@ -54,6 +54,7 @@ class PodVm {
   void stop();
 
  private:
+  Result<> start();  // boot's steps
   void read_loop();
   std::optional<vm::Frame> take_answer(uint32_t proc);
 

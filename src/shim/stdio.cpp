@@ -26,22 +26,30 @@ void write_output(int fd, std::string_view data) {
   (void)vm::write_all(fd, data, 2'000);
 }
 
-void pump_stdin(const std::string& path, std::function<void(std::string_view)> on_data,
-                std::function<void()> on_eof) {
-  std::thread([path, on_data = std::move(on_data), on_eof = std::move(on_eof)] {
-    // Blocks until containerd opens the write end (it may never: CloseIO ends the process's
-    // stdin then, and this thread stays parked on the fifo harmlessly).
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd) {
-      char buf[32768];
-      for (;;) {
+void pump_stdin(const std::string& path, std::shared_ptr<std::atomic<bool>> done,
+                std::function<void(std::string_view)> on_data, std::function<void()> on_eof) {
+  std::thread([path, done = std::move(done), on_data = std::move(on_data),
+               on_eof = std::move(on_eof)] {
+    // Non-blocking: the open never waits for a writer. Until one has come and gone, poll shows
+    // nothing (no POLLHUP for a fifo that never had a writer), so EOF is POLLHUP or a read of 0
+    // after POLLIN; the process's exit ends the wait otherwise.
+    Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) return on_eof();
+    char buf[32768];
+    while (!*done) {
+      pollfd p{fd.get(), POLLIN, 0};
+      int r = ::poll(&p, 1, 500);
+      if (r <= 0) continue;
+      if (p.revents & POLLIN) {
         ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (n <= 0) break;
         on_data(std::string_view(buf, static_cast<size_t>(n)));
+        continue;
       }
+      if (p.revents & (POLLHUP | POLLERR)) break;
     }
-    on_eof();
+    if (!*done) on_eof();
   }).detach();
 }
 

@@ -2,7 +2,9 @@
 // written without ever blocking the shim for long; stdin is read on a thread of its own.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -16,8 +18,10 @@ namespace veil::shim {
 Result<Fd> open_output(const std::string& where);
 // Writes all of data, waiting at most 2 s for a reader that is slow; drops the rest after that.
 void write_output(int fd, std::string_view data);
-// Reads the stdin fifo at `path` on a detached thread: each chunk to on_data, then on_eof once.
-void pump_stdin(const std::string& path, std::function<void(std::string_view)> on_data,
-                std::function<void()> on_eof);
+// Reads the stdin fifo at `path` on a detached thread: each chunk to on_data, then on_eof once
+// the writer closes it. The thread ends when *done turns true (the process exited) even if no
+// writer ever came, so a process's stdin never parks a thread for the shim's life.
+void pump_stdin(const std::string& path, std::shared_ptr<std::atomic<bool>> done,
+                std::function<void(std::string_view)> on_data, std::function<void()> on_eof);
 
 }  // namespace veil::shim

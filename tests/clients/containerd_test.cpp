@@ -519,6 +519,12 @@ TEST_F(Containerd, ShimV2ThroughCtr) {
                 "echo in-vm $(cat /proc/1/cmdline | tr '\\0' ' '); exit 3"});
   EXPECT_EQ(ex.code, 3) << ex.describe();
   EXPECT_NE(ex.out.find("in-vm sleep 1000"), std::string::npos) << ex.describe();
+  // An exec's stdin, written by ctr before the process starts, reaches it, and so does its end.
+  Cmd in = run({"ctr", "-a", daemon_.socket(), "-n", ns_, "task", "exec", "--exec-id", "e3",
+                "shim-sleeper", "cat"},
+               30000, "through stdin\n");
+  EXPECT_EQ(in.code, 0) << in.describe();
+  EXPECT_EQ(in.out, "through stdin\n") << in.describe();
   Cmd ps = ctr({"task", "ps", "shim-sleeper"});
   EXPECT_EQ(ps.code, 0) << ps.describe();
   EXPECT_GE(lines(ps.out).size(), 2u) << ps.out;  // header + the guest's pids
