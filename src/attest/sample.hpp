@@ -33,7 +33,7 @@ class SampleVerifier : public Verifier {
   // that are not 32-byte Ed25519 keys can never match).
   explicit SampleVerifier(std::vector<std::string> trusted_raw_keys);
   std::string tee() const override { return kSampleTee; }
-  Result<Claims> verify(const json& evidence, std::string_view expected_report_data) override;
+  Result<Claims> verify_evidence(const json& evidence) override;
 
  private:
   std::vector<std::pair<std::string, crypto::Pkey>> trusted_;  // raw key, parsed key

@@ -58,7 +58,7 @@ class TpmVerifier : public Verifier {
  public:
   explicit TpmVerifier(std::vector<crypto::Pkey> enrolled_aks) : aks_(std::move(enrolled_aks)) {}
   std::string tee() const override { return kTpmTee; }
-  Result<Claims> verify(const json& evidence, std::string_view expected_report_data) override;
+  Result<Claims> verify_evidence(const json& evidence) override;
   // Adds an attestation key (EC P-256 public key) at run time; thread-safe.
   Result<> enroll(crypto::Pkey ak);
 

@@ -60,7 +60,7 @@ Result<> TpmVerifier::enroll(crypto::Pkey ak) {
   return {};
 }
 
-Result<Claims> TpmVerifier::verify(const json& ev, std::string_view expected) {
+Result<Claims> TpmVerifier::verify_evidence(const json& ev) {
   if (!ev.is_object() || string_or(ev, "format") != "veil-tpm-v1") return fail("not veil-tpm-v1");
   for (const char* k : {"quote", "signature"})
     if (!ev.contains(k) || !ev[k].is_string()) return fail(std::string("missing '") + k + "'");
@@ -92,9 +92,6 @@ Result<Claims> TpmVerifier::verify(const json& ev, std::string_view expected) {
     return fail("malformed quote");
   if (a.magic != TPM2_GENERATED_VALUE || a.type != TPM2_ST_ATTEST_QUOTE)
     return fail("not a TPM-generated quote");
-  std::string extra(reinterpret_cast<const char*>(a.extraData.buffer), a.extraData.size);
-  if (!crypto::equal(extra, expected))
-    return fail("report data does not bind this session's nonce and tee-pubkey");
   const TPML_PCR_SELECTION& sel = a.attested.quote.pcrSelect;
   if (sel.count != 1 || sel.pcrSelections[0].hash != TPM2_ALG_SHA256 ||
       sel.pcrSelections[0].sizeofSelect != 3 || sel.pcrSelections[0].pcrSelect[0] != 0 ||
@@ -118,6 +115,7 @@ Result<Claims> TpmVerifier::verify(const json& ev, std::string_view expected) {
 
   Claims c;
   c.tee = kTpmTee;
+  c.report_data.assign(reinterpret_cast<const char*>(a.extraData.buffer), a.extraData.size);
   c.measurement = crypto::hex(log[selected]);
   c.debug = false;
   c.svn = 0;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "attest/crypto.hpp"
+
 namespace veil::kbs {
 
 using attest::json;
@@ -39,6 +41,12 @@ json yaml_to_json(const YAML::Node& n, int depth) {
   }
 }
 
+std::string lower_hex(const json& v) {
+  std::string s = v.get<std::string>();
+  for (char& ch : s) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
 }  // namespace
 
 Result<json> parse_json_or_yaml(std::string_view text) {
@@ -63,7 +71,7 @@ Result<Policy> Policy::parse(std::string_view text) {
     if (!r.is_object()) return fail(where + ": not an object");
     for (const auto& [k, v] : r.items())
       if (k != "resource" && k != "tees" && k != "measurements" && k != "allow_debug" &&
-          k != "min_svn")
+          k != "min_svn" && k != "claims")
         return fail(where + ": unknown field '" + k + "'");
     Rule rule;
     if (!r.contains("resource") || !r["resource"].is_string())
@@ -84,9 +92,12 @@ Result<Policy> Policy::parse(std::string_view text) {
       } else if (m.is_array()) {
         rule.mode = Rule::Measurements::listed;
         for (const auto& v : m) {
-          if (!v.is_string() || v.get<std::string>().size() != 64)
-            return fail(where + ".measurements: entries must be 64 hex digits");
-          rule.measurements.push_back(v);
+          // 32 bytes (sample, tpm, SGX MRENCLAVE) or 48 (SNP measurement, TDX MRTD).
+          if (!v.is_string() ||
+              (v.get<std::string>().size() != 64 && v.get<std::string>().size() != 96) ||
+              !crypto::unhex(v.get<std::string>()))
+            return fail(where + ".measurements: entries must be 64 or 96 hex digits");
+          rule.measurements.push_back(lower_hex(v));
         }
       } else {
         return fail(where + ".measurements: 'reference-values', 'any' or a list of digests");
@@ -100,6 +111,8 @@ Result<Policy> Policy::parse(std::string_view text) {
       if (!r["min_svn"].is_number_integer()) return fail(where + ".min_svn: integer");
       rule.min_svn = r["min_svn"];
     }
+    if (r.contains("claims"))
+      rule.claims = VEIL_TRY(parse_claim_rules(r["claims"], where + ".claims"));
     p.rules_.push_back(std::move(rule));
   }
   return p;
@@ -119,6 +132,7 @@ Decision Policy::check(const Rule& r, const attest::Claims& c, bool is_reference
   if (c.svn < r.min_svn)
     return {false,
             rule + "svn " + std::to_string(c.svn) + " below minimum " + std::to_string(r.min_svn)};
+  if (auto why = check_claim_rules(r.claims, c); !why.empty()) return {false, rule + why};
   switch (r.mode) {
     case Rule::Measurements::reference_values:
       if (!is_reference)

@@ -6,6 +6,8 @@
 //       measurements: reference-values # or a list of hex digests, or "any"
 //       allow_debug: false             # default false
 //       min_svn: 2                     # default 0
+//       claims: {snp: {reported_tcb.snp: {min: 8}}}   # per-TEE claim requirements
+//       (claim_rules.hpp)
 #pragma once
 
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "attest/attest.hpp"
 #include "base/error.hpp"
+#include "kbs/claim_rules.hpp"
 
 namespace veil::kbs {
 
@@ -23,6 +26,7 @@ struct Rule {
   std::vector<std::string> measurements;
   bool allow_debug = false;
   int64_t min_svn = 0;
+  ClaimRules claims;
 };
 
 struct Decision {

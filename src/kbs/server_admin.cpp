@@ -117,14 +117,17 @@ void Server::on_audit(const httplib::Request& req, httplib::Response& res) {
   auto entries = store_->recent_audit(limit);
   if (!entries) return problem(res, 500, "StorageError", entries.error().str());
   json out = json::array();
-  for (const auto& e : *entries)
+  for (const auto& e : *entries) {
+    json claims = e.claims.empty() ? json(nullptr) : json::parse(e.claims, nullptr, false);
     out.push_back({{"time", e.time},
                    {"session", e.session},
                    {"resource", e.resource},
                    {"tee", e.tee},
                    {"measurement", e.measurement},
                    {"decision", e.decision},
-                   {"reason", e.reason}});
+                   {"reason", e.reason},
+                   {"claims", claims.is_discarded() ? json(nullptr) : claims}});
+  }
   res.set_content(out.dump(), "application/json");
 }
 

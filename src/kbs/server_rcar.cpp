@@ -100,7 +100,7 @@ void Server::on_attest(const httplib::Request& req, httplib::Response& res) {
       verifiers_.verify(snapshot.tee, evidence, attest::report_data(snapshot.nonce, pubkey));
   if (!claims) {
     metrics_.attest_fail++;
-    store_->audit({now, id, "", snapshot.tee, "", "attest-deny", claims.error().str()});
+    store_->audit({now, id, "", snapshot.tee, "", "attest-deny", claims.error().str(), ""});
     return problem(res, 401, "AttestationFailed", claims.error().str());
   }
   json token_claims = {
@@ -132,11 +132,7 @@ void Server::on_get_resource(const httplib::Request& req, httplib::Response& res
       return problem(res, 401, "TokenInvalid", c ? "token lacks claims" : c.error().str());
     }
     const json& t = (*c)["tcb"];
-    claims.tee = t.value("tee", "");
-    claims.measurement = t.value("measurement", "");
-    claims.debug = t.value("debug", true);
-    claims.svn = t.value("svn", int64_t{0});
-    claims.insecure = t.value("insecure", true);
+    claims = attest::Claims::from_json(t);
     pubkey = (*c)["tee-pubkey"];
     who = "jti:" + c->value("jti", "");
   } else {
@@ -163,8 +159,8 @@ void Server::on_get_resource(const httplib::Request& req, httplib::Response& res
     auto r = store_->has_reference_value(m);
     return r && *r;
   });
-  auto audited = store_->audit(
-      {now, who, path, claims.tee, claims.measurement, d.allow ? "allow" : "deny", d.reason});
+  auto audited = store_->audit({now, who, path, claims.tee, claims.measurement,
+                                d.allow ? "allow" : "deny", d.reason, claims.to_json().dump()});
   if (!audited) return problem(res, 500, "InternalError", "audit log unavailable");
   if (!d.allow) {
     metrics_.res_403++;

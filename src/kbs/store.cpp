@@ -83,6 +83,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& db_path,
       "CREATE TABLE IF NOT EXISTS tpm_aks(pem TEXT PRIMARY KEY, added INTEGER);"
       "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time INTEGER, session TEXT,"
       " resource TEXT, tee TEXT, measurement TEXT, decision TEXT, reason TEXT);"));
+  // Databases from before the claims column get it (older rows hold NULL, read back as "").
+  if (!s->has_column("audit", "claims"))
+    VEIL_CHECK(s->exec("ALTER TABLE audit ADD COLUMN claims TEXT;"));
   return s;
 }
 
@@ -244,10 +247,10 @@ Result<> Store::write_batch(const std::vector<Pending*>& batch) {
   for (auto* p : batch) {
     const AuditEntry& e = *p->entry;
     Stmt st(audit_db_,
-            "INSERT INTO audit(time,session,resource,tee,measurement,decision,reason)"
-            " VALUES(?,?,?,?,?,?,?)");
+            "INSERT INTO audit(time,session,resource,tee,measurement,decision,reason,claims)"
+            " VALUES(?,?,?,?,?,?,?,?)");
     st.integer(1, e.time).text(2, e.session).text(3, e.resource).text(4, e.tee);
-    st.text(5, e.measurement).text(6, e.decision).text(7, e.reason);
+    st.text(5, e.measurement).text(6, e.decision).text(7, e.reason).text(8, e.claims);
     if (!st.ok() || st.step() != SQLITE_DONE) {
       std::string msg = sqlite3_errmsg(audit_db_);
       (void)exec("ROLLBACK", audit_db_);
@@ -260,14 +263,20 @@ Result<> Store::write_batch(const std::vector<Pending*>& batch) {
 Result<std::vector<AuditEntry>> Store::recent_audit(int limit) {
   std::lock_guard lock(mu_);
   Stmt st(db_,
-          "SELECT time,session,resource,tee,measurement,decision,reason FROM audit"
+          "SELECT time,session,resource,tee,measurement,decision,reason,claims FROM audit"
           " ORDER BY id DESC LIMIT ?");
   st.integer(1, limit);
   std::vector<AuditEntry> out;
   while (st.step() == SQLITE_ROW)
-    out.push_back(
-        {st.col_int(0), st.col(1), st.col(2), st.col(3), st.col(4), st.col(5), st.col(6)});
+    out.push_back({st.col_int(0), st.col(1), st.col(2), st.col(3), st.col(4), st.col(5), st.col(6),
+                   st.col(7)});
   return out;
+}
+
+bool Store::has_column(const std::string& table, const std::string& column) {
+  Stmt st(db_, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
+  st.text(1, table).text(2, column);
+  return st.step() == SQLITE_ROW;
 }
 
 }  // namespace veil::kbs

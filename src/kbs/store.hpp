@@ -21,6 +21,7 @@ namespace veil::kbs {
 struct AuditEntry {
   int64_t time = 0;
   std::string session, resource, tee, measurement, decision, reason;
+  std::string claims;  // the verified claims (JSON text, docs/attestation.md), "" if none
 };
 
 class Store {
@@ -51,6 +52,7 @@ class Store {
   // Returns once the entry is durable. Concurrent callers share one commit (group commit).
   Result<> audit(const AuditEntry& e);
   Result<std::vector<AuditEntry>> recent_audit(int limit);
+  bool has_column(const std::string& table, const std::string& column);
 
  private:
   struct Pending {

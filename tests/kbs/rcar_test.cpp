@@ -104,6 +104,11 @@ TEST_F(KbsTest, MeasurementNotInReferenceValuesDeniedAndAudited) {
   auto entry = json::parse(audit.body).at(0);
   EXPECT_EQ(entry["decision"], "deny");
   EXPECT_NE(entry["reason"].get<std::string>().find("not in reference values"), std::string::npos);
+  // The row carries the verified claims the decision was made on.
+  ASSERT_TRUE(entry["claims"].is_object()) << entry.dump();
+  EXPECT_EQ(entry["claims"]["measurement"], kOtherMeasurement);
+  EXPECT_EQ(entry["claims"]["tee"], "sample");
+  EXPECT_EQ(entry["claims"]["insecure"], true);
 }
 
 TEST_F(KbsTest, DebugModeAndLowSvnDenied) {
