@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "attest/tsm/detect.hpp"
 #include "base/subprocess.hpp"
 #include "cli/commands.hpp"
 #include "guard/instance.hpp"
@@ -45,6 +46,34 @@ nlohmann::json microvm_facts() {
   return j;
 }
 
+// Which evidence kinds this host (or confidential guest) can produce for veil-attest, and why
+// the others are absent (attest/tsm/detect.hpp: no attestation code is linked into veil).
+nlohmann::json evidence_facts(const std::vector<attest::tsm::Capability>& caps) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& c : caps) {
+    nlohmann::json e{{"available", c.available}};
+    if (!c.source.empty()) e["source"] = c.source;
+    if (!c.reason.empty()) e[c.available ? "note" : "reason"] = c.reason;
+    j[c.kind] = e;
+  }
+  return j;
+}
+
+// "evidence: sample (software key; INSECURE, development only); absent: snp (...), ..."
+std::string evidence_line(const std::vector<attest::tsm::Capability>& caps) {
+  std::string have, absent;
+  for (const auto& c : caps) {
+    if (c.available) {
+      std::string detail = c.source + (c.reason.empty() ? "" : "; " + c.reason);
+      have += (have.empty() ? "" : ", ") + c.kind + " (" + detail + ")";
+    } else {
+      absent += (absent.empty() ? "" : ", ") + c.kind + " (" + c.reason + ")";
+    }
+  }
+  return "evidence: " + (have.empty() ? std::string("none") : have) +
+         (absent.empty() ? "" : "; absent: " + absent);
+}
+
 Result<int> cmd_check(Context&, int argc, char** argv) {
   std::vector<std::string> args = {guard::guard_binary(), "check"};
   bool json = false;
@@ -53,8 +82,9 @@ Result<int> cmd_check(Context&, int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       print(
           "usage: veil check [--json]\n\nPrint how this host enforces each guard protection "
-          "(veil-guard check) and what the microvm handler would use (accelerator, expected "
-          "start).\n  --json   machine-readable output\n");
+          "(veil-guard check), what the microvm handler would use (accelerator, expected "
+          "start) and which attestation evidence it can produce (snp, tdx, tpm, sample).\n"
+          "  --json   machine-readable output\n");
       return 0;
     }
     json |= a == "--json";
@@ -65,10 +95,12 @@ Result<int> cmd_check(Context&, int argc, char** argv) {
     return std::unexpected(guard.error().wrap("run veil-guard (install it next to veil or set "
                                               "VEIL_GUARD_BIN)"));
   auto mv = microvm_facts();
+  auto caps = attest::tsm::detect();
   if (json) {
     auto j = nlohmann::json::parse(guard->out, nullptr, false);
     if (!j.is_object()) j = nlohmann::json{{"guard_output", guard->out}};
     j["microvm"] = mv;
+    j["evidence"] = evidence_facts(caps);
     print(j.dump(2) + "\n");
   } else {
     std::string line = "microvm: ";
@@ -78,7 +110,7 @@ Result<int> cmd_check(Context&, int argc, char** argv) {
       line += "accelerator " + mv.value("accelerator", "") +
               (mv.contains("kvm_unusable") ? " (" + mv["kvm_unusable"].get<std::string>() + ")" : "") +
               "; expected start " + mv.value("expected_start", "");
-    print(guard->out + line + "\n");
+    print(guard->out + line + "\n" + evidence_line(caps) + "\n");
   }
   if (!guard->err.empty()) (void)!::write(2, guard->err.data(), guard->err.size());
   return guard->status;

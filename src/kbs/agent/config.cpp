@@ -39,14 +39,17 @@ Result<> parse_attester(const JsonAt& at, AttesterSettings& a) {
   VEIL_CHECK(at["event_log"].get(a.event_log));
   VEIL_CHECK(at["sample_key"].get(a.sample_key));
   VEIL_CHECK(at["svn"].get(a.svn));
-  if (a.backend == "tpm") {
+  if (a.backend == "tpm" || a.backend == "auto") {  // auto may fall back to the TPM
     if (a.tcti.empty()) return at["tcti"].fail("must not be empty");
     if (!a.event_log.starts_with("/")) return at["event_log"].fail("must be an absolute path");
   } else if (a.backend == "sample") {
     if (a.sample_key.empty())
       return at["sample_key"].fail("is required with the sample backend (an Ed25519 PEM key)");
-  } else {
-    return at["backend"].fail("must be \"tpm\" or \"sample\", got " + oci::json_quote(a.backend));
+  } else if (a.backend != "snp" && a.backend != "tdx") {
+    return at["backend"].fail(
+        "must be \"tpm\" or \"sample\", or a TEE: \"snp\", \"tdx\" or \"auto\" (the TEE this "
+        "guest has, else the TPM), got " +
+        oci::json_quote(a.backend));
   }
   return {};
 }
@@ -88,7 +91,9 @@ Result<Config> load_config(const std::string& explicit_path) {
 Result<> check_complete(const Config& c) {
   if (c.kbs.url.empty()) return fail(c.path + ": kbs.url is not set (secrets need a KBS)");
   if (c.attester.backend.empty())
-    return fail(c.path + ": attester.backend is not set (\"tpm\" or \"sample\")");
+    return fail(
+        c.path +
+        ": attester.backend is not set (\"tpm\", \"snp\", \"tdx\", \"auto\" or \"sample\")");
   return {};
 }
 
