@@ -34,15 +34,6 @@ Result<Config> Config::load(const std::string& path) {
         c.sample_trusted_keys = v.get<std::vector<std::string>>();
       } else if (k == "tpm_trusted_aks") {
         c.tpm_trusted_aks = v.get<std::vector<std::string>>();
-      } else if (k == "hardware_tees") {
-        c.hardware_tees = v.get<std::vector<std::string>>();
-        for (const auto& t : c.hardware_tees)
-          if (t != "snp" && t != "tdx" && t != "sgx")
-            return fail(path + ": hardware_tees: unknown TEE '" + t + "' (snp, tdx, sgx)");
-      } else if (k == "collateral_dir") {
-        c.collateral_dir = v;
-      } else if (k == "insecure_test_roots") {
-        c.insecure_test_roots = v.get<std::map<std::string, std::string>>();
       } else if (k == "token_ttl") {
         c.token_ttl = v;
       } else if (k == "session_ttl") {
@@ -62,7 +53,6 @@ Result<Config> Config::load(const std::string& path) {
   }
   if (c.admin_public_key.empty()) return fail(path + ": admin_public_key is required");
   if (c.kek_file.empty()) c.kek_file = c.state_dir + "/kek";
-  if (c.collateral_dir.empty()) c.collateral_dir = c.state_dir + "/collateral";
   if (c.tls_cert.empty()) c.tls_cert = c.state_dir + "/tls.crt";
   if (c.tls_key.empty()) c.tls_key = c.state_dir + "/tls.key";
   if (c.threads < 1 || c.threads > 1024) return fail(path + ": threads must be 1..1024");

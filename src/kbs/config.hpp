@@ -1,7 +1,6 @@
 // veil-kbs server configuration, read from a JSON or YAML file (see docs/kbs.md).
 #pragma once
 
-#include <map>
 #include <string>
 #include <vector>
 
@@ -19,17 +18,10 @@ struct Config {
   std::string admin_public_key;   // PEM (Ed25519) that verifies admin tokens; required
   std::vector<std::string> sample_trusted_keys;  // base64url raw Ed25519 keys; empty: no sample
   std::vector<std::string> tpm_trusted_aks;      // PEM files of enrolled TPM AKs; empty: no tpm
-  // Hardware TEE verifiers (vendor roots pinned in the binary) and where their collateral lives:
-  // <collateral_dir>/<tee>/ (docs/attestation.md); empty: <state_dir>/collateral.
-  std::vector<std::string> hardware_tees = {"snp", "tdx", "sgx"};
-  std::string collateral_dir;
-  // INSECURE, tests and benchmarks only: tee -> PEM file of a root trusted *instead of* the
-  // vendor's, so self-made chains verify. Claims then say insecure; the server warns.
-  std::map<std::string, std::string> insecure_test_roots;
-  int64_t token_ttl = 300;      // seconds an attestation token is valid
-  int64_t session_ttl = 300;    // seconds a challenge/session is valid
-  size_t max_body = 64 * 1024;  // bytes; larger requests get 413
-  int threads = 64;             // HTTP worker threads
+  int64_t token_ttl = 300;                       // seconds an attestation token is valid
+  int64_t session_ttl = 300;                     // seconds a challenge/session is valid
+  size_t max_body = 64 * 1024;                   // bytes; larger requests get 413
+  int threads = 64;                              // HTTP worker threads
   std::string issuer = "veil-kbs";
 
   static Result<Config> load(const std::string& path);

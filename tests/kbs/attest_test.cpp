@@ -105,3 +105,38 @@ TEST(Attest, WrongFieldTypesAreRefusalsNotExceptions) {
                       {"tag", "AAAAAAAAAAAAAAAAAAAAAA"}};
   EXPECT_FALSE(jose::jwe_decrypt(key->get(), jwe).has_value());
 }
+
+// The token's "tcb" claim comes back as the claims the policy sees, details included; a token
+// body with missing or mistyped fields takes the safe side.
+TEST(Attest, ClaimsRoundTripThroughJsonAndFailSafe) {
+  attest::Claims c;
+  c.tee = "tpm";
+  c.measurement = std::string(64, 'd');
+  c.svn = 7;
+  c.details = {{"log_length", 3}, {"reset_count", 1}};
+  auto back = attest::Claims::from_json(c.to_json());
+  EXPECT_EQ(back.tee, "tpm");
+  EXPECT_EQ(back.measurement, c.measurement);
+  EXPECT_EQ(back.svn, 7);
+  EXPECT_FALSE(back.debug);
+  EXPECT_FALSE(back.insecure);
+  EXPECT_EQ(back.details["log_length"], 3);
+  auto odd = attest::Claims::from_json(json::parse(R"({"tee":"tpm","debug":"no","svn":"9"})"));
+  EXPECT_TRUE(odd.debug);
+  EXPECT_TRUE(odd.insecure);
+  EXPECT_EQ(odd.svn, 0);
+  EXPECT_TRUE(odd.details.empty());
+}
+
+// The one binding rule: the 32 bytes first, zeros after them in a longer (64-byte) field.
+TEST(Attest, ReportDataBindingAllowsOnlyZerosAfterTheDigest) {
+  std::string rd = crypto::sha256("x");
+  EXPECT_TRUE(attest::check_binding(rd, rd));
+  EXPECT_TRUE(attest::check_binding(rd + std::string(32, '\0'), rd));
+  std::string tail = rd + std::string(32, '\0');
+  tail[63] = 1;
+  EXPECT_FALSE(attest::check_binding(tail, rd));
+  EXPECT_FALSE(attest::check_binding(rd.substr(0, 31), rd));
+  EXPECT_FALSE(attest::check_binding(crypto::sha256("y") + std::string(32, '\0'), rd));
+  EXPECT_FALSE(attest::check_binding(rd, ""));
+}

@@ -71,3 +71,52 @@ TEST_F(KbsTest, CliEndToEndWithTpm) {
 }
 
 }  // namespace kbstest
+
+namespace kbstest {
+
+// `veil-kbs verify` on sample evidence: the claims as JSON when it verifies, and the failed
+// check named (exit 1) for a wrong signer, a tampered body or report data it does not bind.
+TEST_F(KbsTest, VerifyCommandNamesTheFailedCheck) {
+  std::string k = VEIL_KBS_BINARY;
+  auto key = crypto::ed25519_generate().value();
+  std::string pub = crypto::b64url(crypto::ed25519_raw_public(key.get()).value());
+  attest::SampleAttester a(std::move(key), std::string(64, 'c'), 4);
+  auto rd = attest::report_data("nonce", json{{"kty", "EC"}});
+  auto ev = a.evidence(rd).value();
+  write_file_atomic(dir_ + "/ev.json", ev.dump()).value();
+  std::string base = k + " verify --tee sample --evidence " + dir_ + "/ev.json";
+
+  auto [rc, out] = sh(base + " --trusted-key " + pub + " --report-data " + crypto::hex(rd));
+  ASSERT_EQ(rc, 0) << out;
+  auto j = json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  EXPECT_EQ(j["claims"]["measurement"], std::string(64, 'c'));
+  EXPECT_EQ(j["claims"]["svn"], 4);
+  EXPECT_EQ(j["report_data"], crypto::hex(rd));
+  EXPECT_EQ(j["report_data_checked"], true);
+
+  auto [rc_rd, out_rd] = sh(base + " --trusted-key " + pub + " --report-data " +
+                            crypto::hex(attest::report_data("other", json{{"kty", "EC"}})));
+  EXPECT_EQ(rc_rd, 1);
+  EXPECT_NE(out_rd.find("report data does not bind"), std::string::npos) << out_rd;
+
+  auto stranger = crypto::ed25519_generate().value();
+  auto [rc_key, out_key] = sh(base + " --trusted-key " +
+                              crypto::b64url(crypto::ed25519_raw_public(stranger.get()).value()));
+  EXPECT_EQ(rc_key, 1);
+  EXPECT_NE(out_key.find("not a trusted sample key"), std::string::npos) << out_key;
+
+  ev["svn"] = 9;
+  write_file_atomic(dir_ + "/ev.json", ev.dump()).value();
+  auto [rc_sig, out_sig] = sh(base + " --trusted-key " + pub);
+  EXPECT_EQ(rc_sig, 1);
+  EXPECT_NE(out_sig.find("bad signature"), std::string::npos) << out_sig;
+
+  auto [rc_snp, out_snp] = sh(k + " verify --tee snp --evidence " + dir_ + "/ev.json");
+  EXPECT_EQ(rc_snp, 1);
+  EXPECT_NE(out_snp.find("not in this build yet"), std::string::npos) << out_snp;
+  auto [rc_use, out_use] = sh(k + " verify --tee sample");
+  EXPECT_EQ(rc_use, 2) << out_use;
+}
+
+}  // namespace kbstest

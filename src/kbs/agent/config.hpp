@@ -10,8 +10,10 @@
 //     "attester": {"backend": "tpm", "tcti": "device:/dev/tpmrm0",
 //                  "event_log": "/run/veil/tpm-pcr23.log"}
 //   }
-// or, for development only, "attester": {"backend": "sample", "sample_key": "/etc/veil/dev.key",
-// "svn": 1}. See docs/kbs.md ("Secrets in containers").
+// In a confidential VM "backend" is "snp" or "tdx" (hardware evidence through configfs-tsm or the
+// guest device), or "auto" (the TEE this guest has, else the TPM in "tcti").
+// For development only, "attester": {"backend": "sample", "sample_key": "/etc/veil/dev.key",
+// "svn": 1}. See docs/kbs.md ("Secrets in containers") and docs/attestation.md.
 #pragma once
 
 #include <string>
@@ -30,7 +32,7 @@ struct KbsSettings {
 };
 
 struct AttesterSettings {
-  std::string backend;  // "tpm" or "sample" (INSECURE, development only)
+  std::string backend;  // "tpm", "snp", "tdx", "auto" or "sample" (INSECURE, development only)
   std::string tcti = "device:/dev/tpmrm0";
   std::string event_log = "/run/veil/tpm-pcr23.log";
   std::string sample_key;  // Ed25519 PEM private key of the sample attester

@@ -11,6 +11,7 @@
 #include "attest/sample.hpp"
 #include "attest/tpm.hpp"
 #include "base/file.hpp"
+#include "kbs/cli/commands.hpp"
 #include "kbs/client.hpp"
 #include "kbs/jose.hpp"
 #include "kbs/server.hpp"
@@ -28,6 +29,10 @@ const char* kUsage = R"(usage:
       set-resource REPO/TYPE/TAG FILE | get-policy | set-policy FILE | reference-values
       | add-reference HEX | remove-reference HEX | enroll-ak AK.pem | tpm-aks | audit [LIMIT]
   veil-kbs tpm-ak --tcti TCTI              print the TPM's attestation key (PEM) for enrolment
+  veil-kbs verify --tee tpm|sample --evidence FILE [--report-data HEX]
+      [--trusted-key B64URL] [--ak PEM]
+      checks one piece of evidence (the JSON sent in /attest) offline and prints its claims as
+      JSON; exit 1 names the failed check
   veil-kbs get-resource --url URL [--ca CERT] [--ec] --path REPO/TYPE/TAG
       (--tpm TCTI --bundle DIR [--tpm-log FILE] | --sample-key KEY --measurement HEX [--svn N])
       tpm: measures the bundle, extends PCR 23 (event log default /run/veil/tpm-pcr23.log),
@@ -220,6 +225,11 @@ int main(int argc, char** argv) {
   if (cmd == "admin") return admin(a);
   if (cmd == "get-resource") return get_resource(a);
   if (cmd == "tpm-ak") return tpm_ak(a);
+  if (cmd == "verify") {
+    auto opt = [&](const char* k) { return a.opts.contains(k) ? a.opts.at(k) : std::string(); };
+    return kbs::cli::verify(
+        {need(a, "tee"), need(a, "evidence"), opt("report-data"), opt("trusted-key"), opt("ak")});
+  }
   fputs(kUsage, stderr);
   return 2;
 }
