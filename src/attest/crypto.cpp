@@ -176,9 +176,13 @@ bool ed25519_verify(EVP_PKEY* key, std::string_view msg, std::string_view sig) {
 
 Result<Pkey> p256_from_xy(std::string_view x, std::string_view y) {
   if (x.size() != 32 || y.size() != 32) return fail("invalid P-256 coordinates");
+  return ec_from_xy("prime256v1", x, y);
+}
+
+Result<Pkey> ec_from_xy(const char* group, std::string_view x, std::string_view y) {
   std::string point = "\x04" + std::string(x) + std::string(y);
   OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-  OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+  OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
   OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
   OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
@@ -188,8 +192,13 @@ Result<Pkey> p256_from_xy(std::string_view x, std::string_view y) {
   EVP_PKEY_CTX_free(ctx);
   OSSL_PARAM_free(params);
   OSSL_PARAM_BLD_free(bld);
-  if (!ok) return fail("invalid P-256 point: " + ssl_error());
-  return Pkey(key);
+  if (!ok) return fail(std::string("not a point on ") + group + ": " + ssl_error());
+  Pkey out(key);
+  EVP_PKEY_CTX* check = EVP_PKEY_CTX_new(out.get(), nullptr);
+  bool valid = check && EVP_PKEY_public_check(check) == 1;
+  EVP_PKEY_CTX_free(check);
+  if (!valid) return fail(std::string("not a point on ") + group + ": " + ssl_error());
+  return out;
 }
 
 static Result<Pkey> load_pem(const std::string& path, bool priv) {

@@ -53,6 +53,9 @@ bool ed25519_verify(EVP_PKEY* key, std::string_view msg, std::string_view sig);
 
 // EC P-256 public key from its 32-byte affine coordinates.
 Result<Pkey> p256_from_xy(std::string_view x, std::string_view y);
+// An EC public key on a named curve ("prime256v1", "secp384r1") from big-endian x and y, checked
+// to be on the curve.
+Result<Pkey> ec_from_xy(const char* group, std::string_view x, std::string_view y);
 
 // PEM files (PKCS#8 private, SubjectPublicKeyInfo public).
 Result<Pkey> load_private_pem(const std::string& path);

@@ -1,10 +1,8 @@
 #include "attest/x509.hpp"
 
 #include <openssl/bio.h>
-#include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -160,29 +158,6 @@ bool ecdsa_verify_raw(EVP_PKEY* key, const EVP_MD* md, std::string_view msg, std
   OPENSSL_free(der);
   ERR_clear_error();
   return ok;
-}
-
-Result<crypto::Pkey> ec_public_from_xy(const char* group, std::string_view x, std::string_view y) {
-  std::string point = "\x04" + std::string(x) + std::string(y);
-  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-  OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
-  OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
-  OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
-  EVP_PKEY* key = nullptr;
-  bool ok = params && ctx && EVP_PKEY_fromdata_init(ctx) == 1 &&
-            EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) == 1;
-  EVP_PKEY_CTX_free(ctx);
-  OSSL_PARAM_free(params);
-  OSSL_PARAM_BLD_free(bld);
-  if (!ok) return fail(std::string("not a point on ") + group + ": " + crypto::ssl_error());
-  crypto::Pkey out(key);
-  // fromdata does not check that the point is on the curve.
-  EVP_PKEY_CTX* check = EVP_PKEY_CTX_new(out.get(), nullptr);
-  bool valid = check && EVP_PKEY_public_check(check) == 1;
-  EVP_PKEY_CTX_free(check);
-  if (!valid) return fail(std::string("not a point on ") + group + ": " + crypto::ssl_error());
-  return out;
 }
 
 crypto::Bytes sha384(std::string_view data) {

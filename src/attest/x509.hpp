@@ -52,8 +52,7 @@ std::optional<std::string> extension(X509* c, const char* dotted_oid);
 // s of the curve's size (what SGX/TDX quotes carry).
 bool ecdsa_verify_raw(EVP_PKEY* key, const EVP_MD* md, std::string_view msg, std::string_view r,
                       std::string_view s);
-// An EC public key on a named curve ("prime256v1", "secp384r1") from big-endian x and y.
-Result<crypto::Pkey> ec_public_from_xy(const char* group, std::string_view x, std::string_view y);
+// (EC keys from raw coordinates: crypto::ec_from_xy.)
 
 crypto::Bytes sha384(std::string_view data);
 

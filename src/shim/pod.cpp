@@ -211,8 +211,9 @@ Result<uint32_t> Pod::create(const std::string& id, const std::string& bundle,
 void Pod::open_stdin(Proc& p) {
   if (p.info.io.in.empty()) return;
   uint32_t aid = p.agent_id;
+  p.stdin_pumped = true;
   pump_stdin(
-      p.info.io.in, p.exited,
+      p.info.io.in, p.exited, p.stdin_closing,
       [this, aid](std::string_view d) { (void)vm_.send(FrameType::stdin_data, aid, d); },
       [this, aid] { (void)vm_.send(FrameType::stdin_close, aid, {}); });
 }
@@ -516,7 +517,18 @@ Result<> Pod::resize(const std::string& id, const std::string& exec_id, uint32_t
 }
 
 Result<> Pod::close_stdin(const std::string& id, const std::string& exec_id) {
-  uint32_t aid = VEIL_TRY(agent_id_of(id, exec_id));
+  uint32_t aid;
+  {
+    std::lock_guard lock(mu_);
+    Proc* p = VEIL_TRY(find(id, exec_id));
+    aid = p->agent_id;
+    // A pump still forwarding the fifo sends the end itself, after the data (ctr calls CloseIO
+    // as soon as it has written stdin, which used to overtake the bytes: `cat` saw only EOF).
+    if (p->stdin_pumped && !*p->exited) {
+      *p->stdin_closing = true;
+      return {};
+    }
+  }
   return vm_.send(FrameType::stdin_close, aid, {});
 }
 

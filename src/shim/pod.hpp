@@ -85,6 +85,9 @@ class Pod {
     std::shared_ptr<Fd> out, err;
     nlohmann::json spec;  // an exec's OCI process, from Exec until Start
     std::shared_ptr<std::atomic<bool>> exited = std::make_shared<std::atomic<bool>>(false);
+    // CloseIO asked for the end of stdin; its pump (if any) sends it after the data.
+    std::shared_ptr<std::atomic<bool>> stdin_closing = std::make_shared<std::atomic<bool>>(false);
+    bool stdin_pumped = false;
   };
   struct Ctr {
     std::string id, bundle;

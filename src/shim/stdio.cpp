@@ -27,9 +27,10 @@ void write_output(int fd, std::string_view data) {
 }
 
 void pump_stdin(const std::string& path, std::shared_ptr<std::atomic<bool>> done,
+                std::shared_ptr<std::atomic<bool>> closing,
                 std::function<void(std::string_view)> on_data, std::function<void()> on_eof) {
-  std::thread([path, done = std::move(done), on_data = std::move(on_data),
-               on_eof = std::move(on_eof)] {
+  std::thread([path, done = std::move(done), closing = std::move(closing),
+               on_data = std::move(on_data), on_eof = std::move(on_eof)] {
     // Non-blocking: the open never waits for a writer. Until one has come and gone, poll shows
     // nothing (no POLLHUP for a fifo that never had a writer), so EOF is POLLHUP or a read of 0
     // after POLLIN; the process's exit ends the wait otherwise.
@@ -37,9 +38,13 @@ void pump_stdin(const std::string& path, std::shared_ptr<std::atomic<bool>> done
     if (!fd) return on_eof();
     char buf[32768];
     while (!*done) {
+      bool last = *closing;  // after CloseIO: one more look at the fifo, then the end
       pollfd p{fd.get(), POLLIN, 0};
-      int r = ::poll(&p, 1, 500);
-      if (r <= 0) continue;
+      int r = ::poll(&p, 1, last ? 0 : 100);
+      if (r <= 0) {
+        if (last) break;
+        continue;
+      }
       if (p.revents & POLLIN) {
         ssize_t n = ::read(fd.get(), buf, sizeof buf);
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;

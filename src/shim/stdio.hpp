@@ -20,8 +20,11 @@ Result<Fd> open_output(const std::string& where);
 void write_output(int fd, std::string_view data);
 // Reads the stdin fifo at `path` on a detached thread: each chunk to on_data, then on_eof once
 // the writer closes it. The thread ends when *done turns true (the process exited) even if no
-// writer ever came, so a process's stdin never parks a thread for the shim's life.
+// writer ever came, so a process's stdin never parks a thread for the shim's life. When
+// *closing turns true (containerd's CloseIO), it forwards what the fifo still holds, then on_eof:
+// the end of stdin never overtakes the data written before it.
 void pump_stdin(const std::string& path, std::shared_ptr<std::atomic<bool>> done,
+                std::shared_ptr<std::atomic<bool>> closing,
                 std::function<void(std::string_view)> on_data, std::function<void()> on_eof);
 
 }  // namespace veil::shim

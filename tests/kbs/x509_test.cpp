@@ -77,11 +77,11 @@ TEST(X509, RawEcdsaAndCurvePoints) {
   ASSERT_EQ(EVP_PKEY_get_octet_string_param(key.get(), "pub", pub, sizeof pub, &len), 1);
   ASSERT_EQ(len, 97u);
   std::string x(reinterpret_cast<char*>(pub + 1), 48), y(reinterpret_cast<char*>(pub + 49), 48);
-  auto back = x509::ec_public_from_xy("secp384r1", x, y);
+  auto back = crypto::ec_from_xy("secp384r1", x, y);
   ASSERT_TRUE(back) << back.error().str();
   std::string y_bad = y;
   y_bad[47] ^= 1;
-  EXPECT_FALSE(x509::ec_public_from_xy("secp384r1", x, y_bad));  // not on the curve
+  EXPECT_FALSE(crypto::ec_from_xy("secp384r1", x, y_bad));  // not on the curve
   EXPECT_EQ(x509::sha384("abc").size(), 48u);
   // Sign with OpenSSL (DER), convert to raw r||s, verify raw.
   std::string msg = "report body";
