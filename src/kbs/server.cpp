@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include "attest/sample.hpp"
+#include "attest/snp/verifier.hpp"
 #include "attest/tpm.hpp"
 #include "base/file.hpp"
 #include "base/log.hpp"
@@ -75,6 +76,12 @@ Result<std::unique_ptr<Server>> Server::create(Config cfg) {
   }
   s->tpm_ = tpm.get();
   s->verifiers_.add(std::move(tpm));
+  // SEV-SNP: AMD's roots are pinned in the binary; VCEK/VLEK come with the evidence (the
+  // in-guest attester sends the one from the host's certificate table) or from
+  // <state_dir>/collateral/snp when that directory exists (docs/attestation.md).
+  std::string snp_dir = c.state_dir + "/collateral/snp";
+  s->verifiers_.add(std::make_unique<attest::snp::SnpVerifier>(
+      attest::snp::Options{.collateral_dir = path_exists(snp_dir) ? snp_dir : ""}));
   auto stored = VEIL_TRY(s->store_->setting("policy"));
   auto policy = Policy::parse(stored ? *stored : R"({"rules":[]})");
   if (!policy) return std::unexpected(policy.error().wrap("stored policy"));

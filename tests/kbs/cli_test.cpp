@@ -112,11 +112,55 @@ TEST_F(KbsTest, VerifyCommandNamesTheFailedCheck) {
   EXPECT_EQ(rc_sig, 1);
   EXPECT_NE(out_sig.find("bad signature"), std::string::npos) << out_sig;
 
-  auto [rc_snp, out_snp] = sh(k + " verify --tee snp --evidence " + dir_ + "/ev.json");
-  EXPECT_EQ(rc_snp, 1);
-  EXPECT_NE(out_snp.find("not in this build yet"), std::string::npos) << out_snp;
+  auto [rc_tdx, out_tdx] = sh(k + " verify --tee tdx --evidence " + dir_ + "/ev.json");
+  EXPECT_EQ(rc_tdx, 1);
+  EXPECT_NE(out_tdx.find("not in this build yet"), std::string::npos) << out_tdx;
   auto [rc_use, out_use] = sh(k + " verify --tee sample");
   EXPECT_EQ(rc_use, 2) << out_use;
+}
+
+}  // namespace kbstest
+
+namespace kbstest {
+
+// `veil-kbs verify --tee snp` on a real SEV-SNP report (tests/data/tee/snp, a Milan chip): the
+// VCEK from --collateral, AMD's roots from the binary; claims as JSON; a flipped bit in the
+// report names the signature; report data it does not carry names the binding.
+TEST_F(KbsTest, VerifyCommandOnARealSnpReport) {
+  std::string k = VEIL_KBS_BINARY;
+  std::string snp = std::string(VEIL_TEE_DATA) + "/snp/";
+  std::string report = read_file(snp + "test-report.bin").value();
+  mkdir_all(dir_ + "/collateral").value();
+  write_file_atomic(dir_ + "/collateral/vcek.der", read_file(snp + "test-vcek.der").value())
+      .value();
+  std::string base = k + " verify --tee snp --collateral " + dir_ +
+                     "/collateral --at 2026-01-01T00:00:00Z --evidence ";
+  auto [rc, out] = sh(base + snp + "test-report.bin");
+  ASSERT_EQ(rc, 0) << out;
+  auto j = json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  EXPECT_EQ(j["claims"]["measurement"], crypto::hex(report.substr(0x90, 48)));
+  EXPECT_EQ(j["claims"]["details"]["chip_id"], crypto::hex(report.substr(0x1A0, 64)));
+  EXPECT_EQ(j["claims"]["details"]["product"], "Milan");
+  EXPECT_EQ(j["report_data"], crypto::hex(report.substr(0x50, 64)));
+
+  auto [rc_rd, out_rd] =
+      sh(base + snp + "test-report.bin --report-data " + crypto::hex(std::string(32, '\x01')));
+  EXPECT_EQ(rc_rd, 1);
+  EXPECT_NE(out_rd.find("report data does not bind"), std::string::npos) << out_rd;
+
+  std::string flipped = report;
+  flipped[0x90] ^= 1;  // the measurement
+  write_file_atomic(dir_ + "/flipped.bin", flipped).value();
+  auto [rc_flip, out_flip] = sh(base + dir_ + "/flipped.bin");
+  EXPECT_EQ(rc_flip, 1);
+  EXPECT_NE(out_flip.find("snp evidence: signature: report not signed by the VCEK"),
+            std::string::npos)
+      << out_flip;
+  auto [rc_none, out_none] =
+      sh(k + " verify --tee snp --at 2026-01-01T00:00:00Z --evidence " + snp + "test-report.bin");
+  EXPECT_EQ(rc_none, 1);
+  EXPECT_NE(out_none.find("collateral: "), std::string::npos) << out_none;
 }
 
 }  // namespace kbstest

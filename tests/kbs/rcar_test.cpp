@@ -253,3 +253,37 @@ TEST_F(KbsTest, JweForAnotherKeyCannotBeOpened) {
 }
 
 }  // namespace kbstest
+
+namespace kbstest {
+
+// The KBS takes SEV-SNP evidence (AMD's roots pinned, the VCEK in the evidence) and holds it to
+// the session: a real, genuinely signed report made for another nonce and key is refused, and
+// the reason says so — replay of hardware evidence gets no token.
+TEST_F(KbsTest, RealSnpReportForAnotherSessionRefused) {
+  start();
+  auto c = client();
+  auto r = c.post("/kbs/v0/auth", R"({"version":"0.1.0","tee":"snp","extra-params":""})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string cookie = c.last_set_cookie();
+  std::string snp = std::string(VEIL_TEE_DATA) + "/snp/";
+  json ev = {{"format", "veil-snp-v1"},
+             {"report", crypto::b64url(read_file(snp + "test-report.bin").value())},
+             {"vcek", crypto::b64url(read_file(snp + "test-vcek.der").value())}};
+  auto key = jose::generate_p256().value();
+  json body = {{"tee-pubkey", jose::public_jwk(key.get()).value()}, {"tee-evidence", ev}};
+  auto a = c.post("/kbs/v0/attest", body.dump(), cookie);
+  EXPECT_EQ(a.status, 401) << a.body;
+  EXPECT_NE(a.body.find("report data does not bind"), std::string::npos) << a.body;
+  // The same report with one bit of its signature flipped fails earlier, on the signature.
+  auto r2 = c.post("/kbs/v0/auth", R"({"version":"0.1.0","tee":"snp","extra-params":""})");
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  std::string report = read_file(snp + "test-report.bin").value();
+  report[0x2A0] ^= 1;
+  ev["report"] = crypto::b64url(report);
+  body["tee-evidence"] = ev;
+  auto a2 = c.post("/kbs/v0/attest", body.dump(), c.last_set_cookie());
+  EXPECT_EQ(a2.status, 401) << a2.body;
+  EXPECT_NE(a2.body.find("signature"), std::string::npos) << a2.body;
+}
+
+}  // namespace kbstest

@@ -1,10 +1,14 @@
 // `veil-kbs verify`: one piece of evidence checked offline, as the KBS would, with its claims
 // printed as JSON, or the failed check named (exit 1). The operator's tool for a refusal.
-// Today: sample and tpm evidence. The SEV-SNP, TDX and SGX verifiers are not in this build yet
-// (docs/attestation.md "Not done yet"); asking for them is an error that says so.
+// sample, tpm and snp evidence; the TDX and SGX verifiers are not in this build yet
+// (docs/attestation.md "Not done yet"), and asking for them is an error that says so.
+#include <sys/stat.h>
+#include <time.h>
+
 #include <cstdio>
 
 #include "attest/sample.hpp"
+#include "attest/snp/verifier.hpp"
 #include "attest/tpm.hpp"
 #include "base/file.hpp"
 #include "kbs/cli/commands.hpp"
@@ -14,6 +18,18 @@ namespace veil::kbs::cli {
 using attest::json;
 
 namespace {
+
+// Unix seconds, or a UTC time YYYY-MM-DDTHH:MM:SSZ.
+Result<int64_t> parse_time(const std::string& s) {
+  char* end = nullptr;
+  long long v = strtoll(s.c_str(), &end, 10);
+  if (!s.empty() && *end == '\0') return v;
+  struct tm tm {};
+  const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (!rest || *rest != '\0')
+    return fail("--at: '" + s + "' is neither Unix seconds nor YYYY-MM-DDTHH:MM:SSZ");
+  return static_cast<int64_t>(timegm(&tm));
+}
 
 Result<std::unique_ptr<attest::Verifier>> make_verifier(const std::string& tee,
                                                         const VerifyArgs& a) {
@@ -28,10 +44,19 @@ Result<std::unique_ptr<attest::Verifier>> make_verifier(const std::string& tee,
     VEIL_CHECK(v->enroll(VEIL_TRY(crypto::load_public_pem(a.ak))));
     return std::unique_ptr<attest::Verifier>(std::move(v));
   }
-  if (tee == "snp" || tee == "tdx" || tee == "sgx")
+  if (tee == attest::snp::kTee) {
+    attest::snp::Options o;
+    struct stat st;
+    if (!a.collateral.empty() && (::stat(a.collateral.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
+      return fail("--collateral " + a.collateral + ": not a directory");
+    o.collateral_dir = a.collateral;
+    if (!a.at.empty()) o.at = VEIL_TRY(parse_time(a.at));
+    return std::unique_ptr<attest::Verifier>(new attest::snp::SnpVerifier(o));
+  }
+  if (tee == "tdx" || tee == "sgx")
     return fail("the " + tee +
                 " verifier is not in this build yet (raw reports and quotes cannot be checked)");
-  return fail("unknown TEE '" + tee + "' (sample, tpm)");
+  return fail("unknown TEE '" + tee + "' (sample, tpm, snp)");
 }
 
 }  // namespace
@@ -45,7 +70,10 @@ int verify(const VerifyArgs& a) {
   if (!verifier) return die(verifier.error().str());
   auto bytes = read_file(a.evidence);
   if (!bytes) return die(bytes.error().str());
+  // JSON as a client sends it in /attest, or (snp) the raw 1184-byte report.
   auto evidence = json::parse(*bytes, nullptr, false);
+  if (evidence.is_discarded() && a.tee == attest::snp::kTee)
+    evidence = attest::snp::evidence_from(*bytes);
   if (evidence.is_discarded()) return die(a.evidence + ": not JSON evidence");
   auto claims = (*verifier)->verify_evidence(evidence);
   if (!claims) return die(a.tee + " evidence: " + claims.error().str());
