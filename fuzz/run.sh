@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-10}
 if [ "${1:-}" = "--seconds" ]; then seconds=$2; shift 2; fi
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(oci_spec seccomp annotations guard_policy kbs_request jose tpm state vm_frames ttrpc tsm snp)
+[ ${#targets[@]} -eq 0 ] && targets=(oci_spec seccomp annotations guard_policy kbs_request jose tpm state vm_frames ttrpc tsm snp dcap)
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
 cc=$(command -v clang-16 || true)
 cxx=$(command -v clang++-16 || true)

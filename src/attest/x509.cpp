@@ -6,6 +6,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
+
 namespace veil::x509 {
 
 namespace {
@@ -69,6 +71,14 @@ Result<crypto::Pkey> public_key(X509* c) {
   EVP_PKEY* k = X509_get_pubkey(c);
   if (!k) return fail("certificate has no usable public key: " + crypto::ssl_error());
   return crypto::Pkey(k);
+}
+
+Result<std::pair<int64_t, int64_t>> validity(X509* c) {
+  std::tm from{}, to{};
+  if (ASN1_TIME_to_tm(X509_get0_notBefore(c), &from) != 1 ||
+      ASN1_TIME_to_tm(X509_get0_notAfter(c), &to) != 1)
+    return fail("certificate " + subject(c) + ": unreadable validity period");
+  return std::pair<int64_t, int64_t>{timegm(&from), timegm(&to)};
 }
 
 Result<> verify_chain(X509* leaf, const std::vector<X509*>& intermediates,

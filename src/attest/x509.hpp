@@ -34,6 +34,8 @@ Result<Crl> crl_from(std::string_view der_or_pem);
 std::string der(X509* c);
 std::string subject(X509* c);  // one-line RFC 2253 form, for messages
 Result<crypto::Pkey> public_key(X509* c);
+// notBefore and notAfter as Unix seconds.
+Result<std::pair<int64_t, int64_t>> validity(X509* c);
 
 // Checks that `leaf` chains through `intermediates` to one of `roots` (each root is trusted only
 // as the exact certificate given), every signature and validity period at `at` (Unix seconds;

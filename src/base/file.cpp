@@ -12,7 +12,7 @@
 
 namespace veil {
 
-Result<std::string> read_file(const std::string& path) {
+Result<std::string> read_file(const std::string& path, size_t max_bytes) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return fail_errno("open " + path);
   std::string out;
@@ -25,6 +25,8 @@ Result<std::string> read_file(const std::string& path) {
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes)
+      return fail(path + " is larger than " + std::to_string(max_bytes) + " bytes");
   }
   return out;
 }

@@ -1,13 +1,15 @@
 // Small file helpers: whole-file reads and writes, atomic replace.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "base/error.hpp"
 
 namespace veil {
 
-Result<std::string> read_file(const std::string& path);
+// The whole file; a file larger than `max_bytes` is an error naming it.
+Result<std::string> read_file(const std::string& path, size_t max_bytes = SIZE_MAX);
 // Writes the whole string to an existing file (e.g. under /proc or /sys).
 Result<> write_file(const std::string& path, std::string_view data);
 // Writes to path.tmp, fsyncs, renames over path: readers see the old or the new file, never half.
