@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include "attest/dcap/verifier.hpp"
 #include "attest/sample.hpp"
 #include "attest/snp/verifier.hpp"
 #include "attest/tpm.hpp"
@@ -82,6 +83,13 @@ Result<std::unique_ptr<Server>> Server::create(Config cfg) {
   std::string snp_dir = c.state_dir + "/collateral/snp";
   s->verifiers_.add(std::make_unique<attest::snp::SnpVerifier>(
       attest::snp::Options{.collateral_dir = path_exists(snp_dir) ? snp_dir : ""}));
+  // TDX and SGX: Intel's SGX Root CA is pinned in the binary; the PCK chain comes in the quote;
+  // TCB info and QE identity (for tcb_status) from <state_dir>/collateral/{tdx,sgx} when present.
+  std::string tdx_dir = c.state_dir + "/collateral/tdx", sgx_dir = c.state_dir + "/collateral/sgx";
+  s->verifiers_.add(std::make_unique<attest::dcap::TdxVerifier>(
+      attest::dcap::Options{.collateral_dir = path_exists(tdx_dir) ? tdx_dir : ""}));
+  s->verifiers_.add(std::make_unique<attest::dcap::SgxVerifier>(
+      attest::dcap::Options{.collateral_dir = path_exists(sgx_dir) ? sgx_dir : ""}));
   auto stored = VEIL_TRY(s->store_->setting("policy"));
   auto policy = Policy::parse(stored ? *stored : R"({"rules":[]})");
   if (!policy) return std::unexpected(policy.error().wrap("stored policy"));
@@ -107,6 +115,12 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {}
 
 Server::~Server() {
   stop();
+}
+
+Result<> Server::add_verifier(std::unique_ptr<attest::Verifier> v) {
+  if (v->tee() == "tpm") return fail("add_verifier: the tpm verifier cannot be replaced");
+  verifiers_.add(std::move(v));
+  return {};
 }
 
 Result<int> Server::bind() {

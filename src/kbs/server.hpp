@@ -33,6 +33,10 @@ class Server {
   // Opens the state directory (keys, database, certificate), ready to bind.
   static Result<std::unique_ptr<Server>> create(Config cfg);
   ~Server();
+  // Adds the verifier for its TEE kind, replacing the built-in one. For programs that embed the
+  // server (the benchmark's TDX verifier with a test root); `veil-kbs serve` has no way to call
+  // it. Only before run(); not for tpm (AK enrolment goes to the built-in one).
+  Result<> add_verifier(std::unique_ptr<attest::Verifier> v);
   // Binds host:port (port 0: any free port); returns the port.
   Result<int> bind();
   // Serves until stop(). Blocking.

@@ -114,7 +114,11 @@ TEST_F(KbsTest, VerifyCommandNamesTheFailedCheck) {
 
   auto [rc_tdx, out_tdx] = sh(k + " verify --tee tdx --evidence " + dir_ + "/ev.json");
   EXPECT_EQ(rc_tdx, 1);
-  EXPECT_NE(out_tdx.find("not in this build yet"), std::string::npos) << out_tdx;
+  EXPECT_NE(out_tdx.find("tdx evidence: evidence: format is not veil-tdx-v1"), std::string::npos)
+      << out_tdx;
+  auto [rc_csv, out_csv] = sh(k + " verify --tee csv --evidence " + dir_ + "/ev.json");
+  EXPECT_EQ(rc_csv, 1);
+  EXPECT_NE(out_csv.find("unknown TEE 'csv'"), std::string::npos) << out_csv;
   auto [rc_use, out_use] = sh(k + " verify --tee sample");
   EXPECT_EQ(rc_use, 2) << out_use;
 }
@@ -161,6 +165,53 @@ TEST_F(KbsTest, VerifyCommandOnARealSnpReport) {
       sh(k + " verify --tee snp --at 2026-01-01T00:00:00Z --evidence " + snp + "test-report.bin");
   EXPECT_EQ(rc_none, 1);
   EXPECT_NE(out_none.find("collateral: "), std::string::npos) << out_none;
+}
+
+// `veil-kbs verify --tee tdx|sgx` on real DCAP quotes (tests/data/tee): Intel's root from the
+// binary, the PCK chain from the quote; with Intel's collateral the TCB status is a claim; one
+// flipped bit in the TD report names the quote signature.
+TEST_F(KbsTest, VerifyCommandOnRealDcapQuotes) {
+  std::string k = VEIL_KBS_BINARY;
+  std::string tee = std::string(VEIL_TEE_DATA) + "/";
+  std::string at = " --at 2025-11-01T00:00:00Z";
+  auto [rc, out] = sh(k + " verify --tee tdx" + at + " --evidence " + tee + "tdx/tdx_quote_6.dat");
+  ASSERT_EQ(rc, 0) << out;
+  auto j = json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  std::string q = read_file(tee + "tdx/tdx_quote_6.dat").value();
+  EXPECT_EQ(j["claims"]["measurement"], crypto::hex(q.substr(48 + 136, 48)));  // MRTD
+  EXPECT_EQ(j["claims"]["details"]["tcb_status"], "unknown");
+  EXPECT_EQ(j["report_data"], crypto::hex(q.substr(48 + 520, 64)));
+
+  auto [rc_c, out_c] = sh(k + " verify --tee tdx" + at + " --collateral " + tee + "tdx" +
+                          " --evidence " + tee + "tdx/tdx_quote_6.dat");
+  ASSERT_EQ(rc_c, 0) << out_c;
+  EXPECT_EQ(json::parse(out_c)["claims"]["details"]["tcb_status"], "OutOfDate");
+  auto [rc_late, out_late] = sh(k + " verify --tee tdx --at 2025-12-01T00:00:00Z --collateral " +
+                                tee + "tdx --evidence " + tee + "tdx/tdx_quote_6.dat");
+  EXPECT_EQ(rc_late, 1);
+  EXPECT_NE(out_late.find("tdx evidence: collateral: tcbInfo expired"), std::string::npos)
+      << out_late;
+
+  q[48 + 136] ^= 1;  // MRTD
+  write_file_atomic(dir_ + "/flipped.dat", q).value();
+  auto [rc_flip, out_flip] =
+      sh(k + " verify --tee tdx" + at + " --evidence " + dir_ + "/flipped.dat");
+  EXPECT_EQ(rc_flip, 1);
+  EXPECT_NE(out_flip.find("tdx evidence: signature: "), std::string::npos) << out_flip;
+
+  auto [rc_sgx, out_sgx] =
+      sh(k + " verify --tee sgx" + at + " --evidence " + tee + "sgx/occlum_quote.dat");
+  ASSERT_EQ(rc_sgx, 0) << out_sgx;
+  std::string sq = read_file(tee + "sgx/occlum_quote.dat").value();
+  EXPECT_EQ(json::parse(out_sgx)["claims"]["details"]["mr_enclave"],
+            crypto::hex(sq.substr(48 + 64, 32)));
+  // An SGX quote is not TDX evidence.
+  auto [rc_kind, out_kind] =
+      sh(k + " verify --tee tdx" + at + " --evidence " + tee + "sgx/occlum_quote.dat");
+  EXPECT_EQ(rc_kind, 1);
+  EXPECT_NE(out_kind.find("tdx evidence: quote: this is an SGX quote"), std::string::npos)
+      << out_kind;
 }
 
 }  // namespace kbstest

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace kbstest {
 
@@ -16,13 +17,21 @@ struct KbsProcess {
   pid_t pid = -1;
   std::string url, banner;
 
-  // Starts the server; returns false if no "listening on" line within 10 s.
-  bool start(const std::string& config) {
+  // Starts the server; returns false if no "listening on" line within 10 s. `argv` (not empty)
+  // runs another program that prints the same banner instead of `veil-kbs serve`.
+  bool start(const std::string& config, const std::vector<std::string>& argv = {}) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) return false;
     pid = fork();
     if (pid == 0) {
       dup2(p[1], 1);
+      if (!argv.empty()) {
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        execv(args[0], args.data());
+        _exit(127);
+      }
       execl(VEIL_KBS_BINARY, "veil-kbs", "serve", "--config", config.c_str(), nullptr);
       _exit(127);
     }

@@ -286,4 +286,30 @@ TEST_F(KbsTest, RealSnpReportForAnotherSessionRefused) {
   EXPECT_NE(a2.body.find("signature"), std::string::npos) << a2.body;
 }
 
+// A real TDX quote (Intel-signed, made for another session) over RCAR: the chain and signatures
+// pass, the binding does not; the same quote with one bit of its signature flipped fails on the
+// signature. SGX is offered too.
+TEST_F(KbsTest, RealTdxQuoteForAnotherSessionRefused) {
+  start();
+  auto c = client();
+  auto r = c.post("/kbs/v0/auth", R"({"version":"0.1.0","tee":"tdx","extra-params":""})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string quote = read_file(std::string(VEIL_TEE_DATA) + "/tdx/tdx_quote_4.dat").value();
+  json ev = {{"format", "veil-tdx-v1"}, {"quote", crypto::b64url(quote)}};
+  auto key = jose::generate_p256().value();
+  json body = {{"tee-pubkey", jose::public_jwk(key.get()).value()}, {"tee-evidence", ev}};
+  auto a = c.post("/kbs/v0/attest", body.dump(), c.last_set_cookie());
+  EXPECT_EQ(a.status, 401) << a.body;
+  EXPECT_NE(a.body.find("report data does not bind"), std::string::npos) << a.body;
+  auto r2 = c.post("/kbs/v0/auth", R"({"version":"0.1.0","tee":"tdx","extra-params":""})");
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  quote[48 + 584 + 4] ^= 1;  // first byte of the quote signature
+  body["tee-evidence"]["quote"] = crypto::b64url(quote);
+  auto a2 = c.post("/kbs/v0/attest", body.dump(), c.last_set_cookie());
+  EXPECT_EQ(a2.status, 401) << a2.body;
+  EXPECT_NE(a2.body.find("signature"), std::string::npos) << a2.body;
+  auto r3 = c.post("/kbs/v0/auth", R"({"version":"0.1.0","tee":"sgx","extra-params":""})");
+  EXPECT_EQ(r3.status, 200) << r3.body;
+}
+
 }  // namespace kbstest

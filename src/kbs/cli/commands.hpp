@@ -7,7 +7,7 @@ namespace veil::kbs::cli {
 
 struct VerifyArgs {
   std::string tee, evidence, report_data;
-  std::string collateral, at;  // snp: collateral directory; time certificates are checked at
+  std::string collateral, at;  // snp/tdx/sgx: collateral directory; time certificates are checked at
   std::string trusted_key;     // sample: base64url raw Ed25519 public key
   std::string ak;              // tpm: PEM attestation key
 };

@@ -29,10 +29,10 @@ const char* kUsage = R"(usage:
       set-resource REPO/TYPE/TAG FILE | get-policy | set-policy FILE | reference-values
       | add-reference HEX | remove-reference HEX | enroll-ak AK.pem | tpm-aks | audit [LIMIT]
   veil-kbs tpm-ak --tcti TCTI              print the TPM's attestation key (PEM) for enrolment
-  veil-kbs verify --tee snp|tpm|sample --evidence FILE [--report-data HEX]
+  veil-kbs verify --tee snp|tdx|sgx|tpm|sample --evidence FILE [--report-data HEX]
       [--collateral DIR] [--at UNIX|YYYY-MM-DDTHH:MM:SSZ] [--trusted-key B64URL] [--ak PEM]
-      checks one piece of evidence (the JSON sent in /attest, or a raw SNP report) offline and
-      prints its claims as JSON; exit 1 names the failed check
+      checks one piece of evidence (the JSON sent in /attest, a raw SNP report or DCAP quote)
+      offline and prints its claims as JSON; exit 1 names the failed check
   veil-kbs get-resource --url URL [--ca CERT] [--ec] --path REPO/TYPE/TAG
       (--tpm TCTI --bundle DIR [--tpm-log FILE] | --sample-key KEY --measurement HEX [--svn N])
       tpm: measures the bundle, extends PCR 23 (event log default /run/veil/tpm-pcr23.log),

@@ -1,12 +1,11 @@
 // `veil-kbs verify`: one piece of evidence checked offline, as the KBS would, with its claims
 // printed as JSON, or the failed check named (exit 1). The operator's tool for a refusal.
-// sample, tpm and snp evidence; the TDX and SGX verifiers are not in this build yet
-// (docs/attestation.md "Not done yet"), and asking for them is an error that says so.
+// sample, tpm, snp, tdx and sgx evidence (docs/attestation.md).
 #include <sys/stat.h>
-#include <time.h>
 
 #include <cstdio>
 
+#include "attest/dcap/verifier.hpp"
 #include "attest/sample.hpp"
 #include "attest/snp/verifier.hpp"
 #include "attest/tpm.hpp"
@@ -24,11 +23,16 @@ Result<int64_t> parse_time(const std::string& s) {
   char* end = nullptr;
   long long v = strtoll(s.c_str(), &end, 10);
   if (!s.empty() && *end == '\0') return v;
-  struct tm tm {};
-  const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  if (!rest || *rest != '\0')
-    return fail("--at: '" + s + "' is neither Unix seconds nor YYYY-MM-DDTHH:MM:SSZ");
-  return static_cast<int64_t>(timegm(&tm));
+  auto t = attest::dcap::parse_time(s);
+  if (!t) return fail("--at: '" + s + "' is neither Unix seconds nor YYYY-MM-DDTHH:MM:SSZ");
+  return *t;
+}
+
+Result<std::string> collateral_dir(const std::string& dir) {
+  struct stat st;
+  if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
+    return fail("--collateral " + dir + ": not a directory");
+  return dir;
 }
 
 Result<std::unique_ptr<attest::Verifier>> make_verifier(const std::string& tee,
@@ -46,17 +50,19 @@ Result<std::unique_ptr<attest::Verifier>> make_verifier(const std::string& tee,
   }
   if (tee == attest::snp::kTee) {
     attest::snp::Options o;
-    struct stat st;
-    if (!a.collateral.empty() && (::stat(a.collateral.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
-      return fail("--collateral " + a.collateral + ": not a directory");
-    o.collateral_dir = a.collateral;
+    o.collateral_dir = VEIL_TRY(collateral_dir(a.collateral));
     if (!a.at.empty()) o.at = VEIL_TRY(parse_time(a.at));
     return std::unique_ptr<attest::Verifier>(new attest::snp::SnpVerifier(o));
   }
-  if (tee == "tdx" || tee == "sgx")
-    return fail("the " + tee +
-                " verifier is not in this build yet (raw reports and quotes cannot be checked)");
-  return fail("unknown TEE '" + tee + "' (sample, tpm, snp)");
+  if (tee == attest::dcap::kTdxTee || tee == attest::dcap::kSgxTee) {
+    attest::dcap::Options o;
+    o.collateral_dir = VEIL_TRY(collateral_dir(a.collateral));
+    if (!a.at.empty()) o.at = VEIL_TRY(parse_time(a.at));
+    if (tee == attest::dcap::kTdxTee)
+      return std::unique_ptr<attest::Verifier>(new attest::dcap::TdxVerifier(o));
+    return std::unique_ptr<attest::Verifier>(new attest::dcap::SgxVerifier(o));
+  }
+  return fail("unknown TEE '" + tee + "' (sample, tpm, snp, tdx, sgx)");
 }
 
 }  // namespace
@@ -70,10 +76,14 @@ int verify(const VerifyArgs& a) {
   if (!verifier) return die(verifier.error().str());
   auto bytes = read_file(a.evidence);
   if (!bytes) return die(bytes.error().str());
-  // JSON as a client sends it in /attest, or (snp) the raw 1184-byte report.
+  // JSON as a client sends it in /attest, or the raw SNP report or DCAP quote.
   auto evidence = json::parse(*bytes, nullptr, false);
   if (evidence.is_discarded() && a.tee == attest::snp::kTee)
     evidence = attest::snp::evidence_from(*bytes);
+  if (evidence.is_discarded() && a.tee == attest::dcap::kTdxTee)
+    evidence = attest::dcap::tdx_evidence(*bytes);
+  if (evidence.is_discarded() && a.tee == attest::dcap::kSgxTee)
+    evidence = attest::dcap::sgx_evidence(*bytes);
   if (evidence.is_discarded()) return die(a.evidence + ": not JSON evidence");
   auto claims = (*verifier)->verify_evidence(evidence);
   if (!claims) return die(a.tee + " evidence: " + claims.error().str());
