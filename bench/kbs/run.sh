@@ -15,6 +15,11 @@ out=bench/results/kbs.md
   echo "(the ops/s column includes forking the clients). Handshake = POST /auth + P-256 key generation + sample"
   echo "evidence + POST /attest (token issued). Fetch = GET resource with the token, policy check,"
   echo "audit row (SQLite, synchronous=FULL), JWE (ECDH-ES + A256GCM) and client-side decryption."
+  echo "Handshake (tdx) = the same with a TDX quote v4 as evidence: every check a real quote gets"
+  echo "(PCK chain, QE report, QE binding, quote signature, report-data binding), but signed by a"
+  echo "self-made Intel-like PKI whose root the server pins in place of Intel's (this benchmark's"
+  echo "--tdx-test-server mode; veil-kbs itself has no such switch); each client signs its quote"
+  echo "(two ECDSA P-256 signatures) on the same 2 cores, where a TD would use its hardware."
   echo "Load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other builds on the machine halve the"
   echo "figures: compare runs only at similar load)."
   echo
