@@ -142,7 +142,7 @@ void tdx_rcar(const std::string& dir, const std::string& admin_pub, EVP_PKEY* ad
     return;
   }
   setup(server.url, "", admin_key, "tdx");
-  MakeAttester make = [&pki] { return std::make_unique<bench::TdxTestAttester>(pki); };
+  MakeAttester make = [&pki] { return std::make_unique<attest::dcap::testing::TdxAttester>(pki); };
   for (int clients : {1, 8})
     print("HTTP", "RCAR handshake (tdx)", clients, run(server.url, "", make, clients, false, secs));
   server.kill_now(SIGTERM);

@@ -74,14 +74,6 @@ void time_verifier(const char* kind, const char* what, attest::Verifier& v, cons
 
 }  // namespace
 
-TdxTestAttester::TdxTestAttester(const attest::dcap::testing::Pki& pki) : pki_(pki) {}
-
-Result<json> TdxTestAttester::evidence(std::string_view report_data) {
-  attest::dcap::testing::TdParams p;
-  p.report_data = std::string(report_data) + std::string(64 - report_data.size(), '\0');
-  return attest::dcap::tdx_evidence(pki_.tdx_quote(p));
-}
-
 void verifier_table(double secs) {
   OneCore pinned;
   printf("| TEE | evidence | verifications | per second | p50 ms | p99 ms |\n");

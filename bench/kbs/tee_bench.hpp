@@ -11,17 +11,6 @@ namespace veil::bench {
 
 using attest::json;
 
-// TDX evidence signed by a self-made PKI (the server must pin the same root).
-class TdxTestAttester : public attest::Attester {
- public:
-  explicit TdxTestAttester(const attest::dcap::testing::Pki& pki);
-  std::string tee() const override { return "tdx"; }
-  Result<json> evidence(std::string_view report_data) override;
-
- private:
-  const attest::dcap::testing::Pki& pki_;
-};
-
 // Prints the per-TEE verification table (one core, `secs` per row).
 void verifier_table(double secs);
 // The same for one TPM quote from `tpm` (swtpm), its AK enrolled.

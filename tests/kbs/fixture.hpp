@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <functional>
 #include <thread>
 
 #include "attest/sample.hpp"
@@ -46,10 +47,12 @@ class KbsTest : public ::testing::Test {
     remove_all(dir_).value();
   }
 
-  void start() {
+  // `prepare` runs on the server before it serves (e.g. add_verifier).
+  void start(const std::function<void(kbs::Server&)>& prepare = {}) {
     auto s = kbs::Server::create(cfg_);
     ASSERT_TRUE(s) << s.error().str();
     server_ = std::move(*s);
+    if (prepare) prepare(*server_);
     auto port = server_->bind();
     ASSERT_TRUE(port) << port.error().str();
     url_ = "http://127.0.0.1:" + std::to_string(*port);

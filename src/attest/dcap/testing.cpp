@@ -267,4 +267,11 @@ std::string Pki::signed_file(const char* key, const nlohmann::json& body) const 
          crypto::hex(sign_raw(tcb_key_.get(), text)) + "\"}";
 }
 
+Result<json> TdxAttester::evidence(std::string_view report_data) {
+  if (report_data.size() > 64) return fail("report data longer than 64 bytes");
+  TdParams p = params_;
+  p.report_data = std::string(report_data) + std::string(64 - report_data.size(), '\0');
+  return tdx_evidence(pki_.tdx_quote(p));
+}
+
 }  // namespace veil::attest::dcap::testing

@@ -86,4 +86,18 @@ class Pki {
   x509::Cert root_, ca_, pck_, tcb_;
 };
 
+// TDX evidence from `pki`: a quote of a TD report built from `params` with the report data asked
+// for (the 32 bytes, then zeros). The PKI must outlive the attester.
+class TdxAttester : public Attester {
+ public:
+  explicit TdxAttester(const Pki& pki, TdParams params = {})
+      : pki_(pki), params_(std::move(params)) {}
+  std::string tee() const override { return kTdxTee; }
+  Result<json> evidence(std::string_view report_data) override;
+
+ private:
+  const Pki& pki_;
+  TdParams params_;
+};
+
 }  // namespace veil::attest::dcap::testing
