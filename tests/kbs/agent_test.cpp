@@ -31,6 +31,12 @@ TEST(AgentConfig, FullAndMinimal) {
   EXPECT_EQ(m->attester.tcti, "device:/dev/tpmrm0");
   EXPECT_EQ(m->attester.event_log, "/run/veil/tpm-pcr23.log");
 
+  auto snp = agent::parse_config(
+      R"({"kbs":{"url":"http://k"},"attester":{"backend":"snp","snp_vmpl":2}})", "f");
+  ASSERT_TRUE(snp) << snp.error().str();
+  EXPECT_EQ(snp->attester.snp_vmpl, 2u);
+  EXPECT_FALSE(m->attester.snp_vmpl);  // not set: the kernel's floor
+
   auto empty = agent::parse_config("{}", "f").value();
   auto incomplete = agent::check_complete(empty);
   ASSERT_FALSE(incomplete);
@@ -53,6 +59,10 @@ TEST(AgentConfig, ErrorsNameTheFileAndTheKey) {
       {R"({"attester":{"backend":"sample"}})", "f: attester.sample_key: is required"},
       {R"({"attester":{"backend":"tpm","event_log":"rel.log"}})",
        "f: attester.event_log: must be an absolute path"},
+      {R"({"attester":{"backend":"snp","snp_vmpl":4}})", "f: attester.snp_vmpl: must be 0..3"},
+      {R"({"attester":{"backend":"snp","snp_vmpl":"0"}})", "f: attester.snp_vmpl: expected"},
+      {R"({"attester":{"backend":"tdx","snp_vmpl":1}})",
+       "f: attester.snp_vmpl: applies only to the \"snp\" and \"auto\" backends"},
   };
   for (const auto& c : cases) {
     auto r = agent::parse_config(c.text, "f");

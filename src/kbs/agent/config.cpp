@@ -33,12 +33,19 @@ Result<> parse_kbs(const JsonAt& at, KbsSettings& k) {
 
 Result<> parse_attester(const JsonAt& at, AttesterSettings& a) {
   VEIL_CHECK(at.object());
-  VEIL_CHECK(only_keys(at, {"backend", "tcti", "event_log", "sample_key", "svn"}));
+  VEIL_CHECK(only_keys(at, {"backend", "tcti", "event_log", "sample_key", "svn", "snp_vmpl"}));
   a.backend = VEIL_TRY(at["backend"].string());
   VEIL_CHECK(at["tcti"].get(a.tcti));
   VEIL_CHECK(at["event_log"].get(a.event_log));
   VEIL_CHECK(at["sample_key"].get(a.sample_key));
   VEIL_CHECK(at["svn"].get(a.svn));
+  if (at["snp_vmpl"].present()) {
+    auto vmpl = VEIL_TRY(at["snp_vmpl"].integer<int64_t>());
+    if (vmpl < 0 || vmpl > 3) return at["snp_vmpl"].fail("must be 0..3 (an SEV-SNP VMPL)");
+    if (a.backend != "snp" && a.backend != "auto")
+      return at["snp_vmpl"].fail("applies only to the \"snp\" and \"auto\" backends");
+    a.snp_vmpl = static_cast<unsigned>(vmpl);
+  }
   if (a.backend == "tpm" || a.backend == "auto") {  // auto may fall back to the TPM
     if (a.tcti.empty()) return at["tcti"].fail("must not be empty");
     if (!a.event_log.starts_with("/")) return at["event_log"].fail("must be an absolute path");

@@ -11,11 +11,13 @@
 //                  "event_log": "/run/veil/tpm-pcr23.log"}
 //   }
 // In a confidential VM "backend" is "snp" or "tdx" (hardware evidence through configfs-tsm or the
-// guest device), or "auto" (the TEE this guest has, else the TPM in "tcti").
+// guest device), or "auto" (the TEE this guest has, else the TPM in "tcti"); "snp_vmpl": 0..3 asks
+// an SNP guest's firmware for a report at that VMPL (default: the kernel's floor, usually 0).
 // For development only, "attester": {"backend": "sample", "sample_key": "/etc/veil/dev.key",
 // "svn": 1}. See docs/kbs.md ("Secrets in containers") and docs/attestation.md.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "base/error.hpp"
@@ -35,8 +37,9 @@ struct AttesterSettings {
   std::string backend;  // "tpm", "snp", "tdx", "auto" or "sample" (INSECURE, development only)
   std::string tcti = "device:/dev/tpmrm0";
   std::string event_log = "/run/veil/tpm-pcr23.log";
-  std::string sample_key;  // Ed25519 PEM private key of the sample attester
-  int64_t svn = 1;         // sample only
+  std::string sample_key;            // Ed25519 PEM private key of the sample attester
+  int64_t svn = 1;                   // sample only
+  std::optional<unsigned> snp_vmpl;  // snp/auto: the VMPL to request (0..3)
 };
 
 struct Config {

@@ -50,11 +50,16 @@ Result<std::unique_ptr<attest::Attester>> make_attester(const AttesterSettings& 
         new attest::SampleAttester(std::move(*key), crypto::hex(measurement), a.svn));
   }
   if (a.backend == attest::tsm::kSnpTee || a.backend == attest::tsm::kTdxTee) {
-    auto tee = VEIL_TRY(attest::tsm::TsmAttester::open({.tee = a.backend}));
+    std::optional<unsigned> vmpl;
+    if (a.backend == attest::tsm::kSnpTee) vmpl = a.snp_vmpl;
+    auto tee = VEIL_TRY(attest::tsm::TsmAttester::open({.tee = a.backend, .privlevel = vmpl}));
     return std::unique_ptr<attest::Attester>(std::move(tee));
   }
   if (a.backend == "auto") {  // the TEE this guest has, else the configured TPM
     auto tee = attest::tsm::TsmAttester::open({});
+    // The VMPL is an SNP notion: asked for only when the guest turns out to be SNP.
+    if (tee && (*tee)->tee() == attest::tsm::kSnpTee && a.snp_vmpl)
+      tee = attest::tsm::TsmAttester::open({.tee = attest::tsm::kSnpTee, .privlevel = a.snp_vmpl});
     if (tee) return std::unique_ptr<attest::Attester>(std::move(*tee));
     std::string no_tpm = tpm_missing(a);
     if (no_tpm.empty()) return make_tpm(a, measurement);
