@@ -67,6 +67,12 @@ std::string subject(X509* c) {
   return n > 0 ? std::string(data, n) : "(no subject)";
 }
 
+std::string common_name(X509* c) {
+  char cn[256] = "";
+  X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, cn, sizeof cn);
+  return cn;
+}
+
 Result<crypto::Pkey> public_key(X509* c) {
   EVP_PKEY* k = X509_get_pubkey(c);
   if (!k) return fail("certificate has no usable public key: " + crypto::ssl_error());

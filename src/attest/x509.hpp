@@ -32,7 +32,8 @@ Result<std::vector<Cert>> from_pem(std::string_view pem);
 // A CRL in DER or PEM.
 Result<Crl> crl_from(std::string_view der_or_pem);
 std::string der(X509* c);
-std::string subject(X509* c);  // one-line RFC 2253 form, for messages
+std::string subject(X509* c);      // one-line RFC 2253 form, for messages
+std::string common_name(X509* c);  // the subject's CN ("" when none)
 Result<crypto::Pkey> public_key(X509* c);
 // notBefore and notAfter as Unix seconds.
 Result<std::pair<int64_t, int64_t>> validity(X509* c);

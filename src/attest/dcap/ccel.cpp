@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "attest/bytes.hpp"
 #include "attest/x509.hpp"
 #include "base/file.hpp"
 
@@ -13,9 +14,7 @@ constexpr uint16_t kSha384 = 0x000c;
 constexpr std::string_view kSpecId("Spec ID Event03\0", 16);
 
 uint32_t le(std::string_view b, size_t at, int n) {
-  uint32_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(b[at + i]);
-  return v;
+  return static_cast<uint32_t>(veil::attest::le(b, at, n));
 }
 
 bool all_of(std::string_view b, char c) {

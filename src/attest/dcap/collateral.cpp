@@ -1,11 +1,8 @@
 #include "attest/dcap/collateral.hpp"
 
-#include <openssl/objects.h>
-
 #include <cctype>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 
 #include "attest/crypto.hpp"
 #include "base/file.hpp"
@@ -170,10 +167,6 @@ Result<std::string> read_collateral_file(const std::string& path) {
   return text;
 }
 
-bool exists(const std::string& path) {
-  return std::ifstream(path).good();
-}
-
 // A signed PCS file: the inner object's exact text checked against the signature, then parsed.
 Result<json> signed_object(std::string_view file, const char* key, EVP_PKEY* signer) {
   std::string where = std::string(key) + " file";
@@ -197,12 +190,6 @@ Result<> check_window(const char* what, int64_t issue, int64_t next, int64_t at)
     return fail(std::string("collateral: ") + what + " not valid before " + iso(issue));
   if (at > next) return fail(std::string("collateral: ") + what + " expired at " + iso(next));
   return {};
-}
-
-std::string common_name(X509* c) {
-  char cn[256] = "";
-  X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, cn, sizeof cn);
-  return cn;
 }
 
 // Module and QE results fold into the platform's status as Intel's QVL does.
@@ -343,7 +330,7 @@ Result<Collateral> check_collateral(std::string_view tcb_info_file,
   auto certs = x509::from_pem(signing_chain_pem);
   if (!certs) return fail("collateral: tcb_signing_chain.pem: " + certs.error().msg);
   X509* signer = (*certs)[0].get();
-  if (common_name(signer).find("SGX TCB Signing") == std::string::npos)
+  if (x509::common_name(signer).find("SGX TCB Signing") == std::string::npos)
     return fail("collateral: the signing certificate is not an SGX TCB Signing certificate (" +
                 x509::subject(signer) + ")");
   std::string root_der = x509::der(root);
@@ -377,9 +364,9 @@ Result<Collateral> check_collateral(std::string_view tcb_info_file,
 
 Result<CollateralFiles> read_collateral(const std::string& dir, std::string_view fmspc) {
   std::string tcb = dir + "/tcbInfo-" + crypto::hex(fmspc) + ".json";
-  if (!exists(tcb)) tcb = dir + "/tcbInfo.json";
+  if (!path_exists(tcb)) tcb = dir + "/tcbInfo.json";
   std::string qe = dir + "/enclaveIdentity.json";
-  if (!exists(qe)) qe = dir + "/qeIdentity.json";
+  if (!path_exists(qe)) qe = dir + "/qeIdentity.json";
   CollateralFiles f;
   f.tcb_info = VEIL_TRY(read_collateral_file(tcb));
   f.qe_identity = VEIL_TRY(read_collateral_file(qe));

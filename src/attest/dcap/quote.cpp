@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "attest/bytes.hpp"
+
 namespace veil::attest::dcap {
 namespace {
 
@@ -23,9 +25,7 @@ class Reader {
   }
   Result<uint32_t> le(size_t n, const char* what) {
     auto bytes = VEIL_TRY(take(n, what));
-    uint32_t v = 0;
-    for (size_t i = n; i-- > 0;) v = v << 8 | static_cast<uint8_t>(bytes[i]);
-    return v;
+    return static_cast<uint32_t>(veil::attest::le(bytes, 0, static_cast<int>(n)));
   }
 
  private:
@@ -34,7 +34,7 @@ class Reader {
 };
 
 uint16_t le16(std::string_view b, size_t at) {
-  return static_cast<uint16_t>(static_cast<uint8_t>(b[at]) | static_cast<uint8_t>(b[at + 1]) << 8);
+  return static_cast<uint16_t>(veil::attest::le(b, at, 2));
 }
 
 // The QE report, its signature, the QE auth data and the type-5 PCK chain: all of `r`.

@@ -1,7 +1,5 @@
 #include "attest/dcap/verifier.hpp"
 
-#include <openssl/objects.h>
-
 #include <algorithm>
 #include <climits>
 #include <ctime>
@@ -13,12 +11,6 @@ namespace veil::attest::dcap {
 namespace {
 
 constexpr size_t kMaxEvidenceQuote = kMaxQuoteSize;
-
-std::string common_name(X509* c) {
-  char cn[256] = "";
-  X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, cn, sizeof cn);
-  return cn;
-}
 
 // The quote's PCK chain: PEM certificates, maybe followed by NUL padding. Read strictly (canonical
 // base64, DER without trailing bytes, nothing but line breaks around the blocks) so that every
@@ -79,9 +71,7 @@ Result<std::string> quote_of(const json& ev, const char* format) {
   return b64_field(ev, "quote", kMaxEvidenceQuote);
 }
 
-std::string hex(std::string_view b) {
-  return crypto::hex(b);
-}
+using crypto::hex;
 
 // The quote's PCK chain checked to the pinned root at `at` (0: now): its PCK key and SGX
 // extension, and the window in which the check holds.
@@ -99,7 +89,7 @@ Result<VerifiedChain> check_pck_chain(std::string_view pem, X509* root, int64_t 
         x509::subject(certs[2].get()) + ")");
   if (auto ok = x509::verify_chain(pck, {certs[1].get()}, {root}, at); !ok)
     return fail("pck-chain: " + ok.error().msg);
-  if (common_name(pck).find("SGX PCK Certificate") == std::string::npos)
+  if (x509::common_name(pck).find("SGX PCK Certificate") == std::string::npos)
     return fail("pck-chain: the leaf is not an SGX PCK certificate (" + x509::subject(pck) + ")");
   VerifiedChain out;
   out.pck = VEIL_TRY(pck_extension(pck));

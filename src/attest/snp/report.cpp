@@ -2,14 +2,10 @@
 
 #include <algorithm>
 
+#include "attest/bytes.hpp"
+
 namespace veil::attest::snp {
 namespace {
-
-uint64_t le(std::string_view b, size_t at, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(b[at + i]);
-  return v;
-}
 
 // A 72-byte little-endian signature component as 48 big-endian bytes; false when the 24 bytes
 // above P-384's size are not zero.

@@ -4,18 +4,14 @@
 #include <cstdint>
 #include <set>
 
+#include "attest/bytes.hpp"
 #include "attest/crypto.hpp"
 
 namespace veil::attest::tsm {
 namespace {
 
 uint32_t le32(std::string_view b, size_t at) {
-  auto u = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(b[at + i])); };
-  return u(0) | u(1) << 8 | u(2) << 16 | u(3) << 24;
-}
-
-void put_le32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  return static_cast<uint32_t>(veil::attest::le(b, at, 4));
 }
 
 }  // namespace
@@ -97,8 +93,8 @@ std::string build_cert_table(const std::vector<CertEntry>& entries, size_t pad_t
   for (const auto& e : entries) {
     auto g = guid_bytes(e.guid);
     head += g ? *g : std::string(16, '\0');
-    put_le32(head, static_cast<uint32_t>(off + body.size()));
-    put_le32(head, static_cast<uint32_t>(e.der.size()));
+    put_le(head, static_cast<uint32_t>(off + body.size()), 4);
+    put_le(head, static_cast<uint32_t>(e.der.size()), 4);
     body += e.der;
   }
   head.append(kCertEntrySize, '\0');

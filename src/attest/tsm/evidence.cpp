@@ -1,5 +1,6 @@
 #include "attest/tsm/evidence.hpp"
 
+#include "attest/bytes.hpp"
 #include "attest/crypto.hpp"
 #include "attest/tsm/cert_table.hpp"
 #include "attest/tsm/sev_guest.hpp"
@@ -12,9 +13,7 @@ constexpr size_t kTdReportDataOffset = 520;  // in the TD report body (1.0 and 1
 constexpr size_t kTdReportBody10Size = 584;
 
 uint32_t le(std::string_view b, size_t at, int bytes) {
-  uint32_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(b[at + i]);
-  return v;
+  return static_cast<uint32_t>(veil::attest::le(b, at, bytes));
 }
 
 }  // namespace

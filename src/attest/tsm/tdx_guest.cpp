@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 
+#include "attest/bytes.hpp"
 #include "base/fd.hpp"
 
 namespace veil::attest::tsm {
@@ -23,16 +24,8 @@ std::string hex64(uint64_t v) {
   return b;
 }
 
-void put_le(std::string& out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 void put_be32(std::string& out, uint32_t v) {
   for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint64_t get_le(std::string_view b, size_t at, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(b[at + i]);
-  return v;
 }
 uint32_t get_be32(std::string_view b, size_t at) {
   uint32_t v = 0;
@@ -76,12 +69,12 @@ TdxQuoteReq tdx_quote_req(void* buffer, size_t len) {
 Result<std::string> tdx_quote_from_buffer(std::string_view b) {
   std::string w = kWhere;
   if (b.size() < sizeof(TdxQuoteHdr)) return fail(w + "buffer too short");
-  uint64_t status = get_le(b, 8, 8);
+  uint64_t status = le(b, 8, 8);
   if (status == kGetQuoteInFlight) return fail(w + "the host has not finished the quote");
   if (status == kGetQuoteServiceUnavailable)
     return fail(w + "the host's quote generation service (QGS) is unavailable");
   if (status != kGetQuoteSuccess) return fail(w + "GetQuote failed, status " + hex64(status));
-  uint64_t out_len = get_le(b, 20, 4);
+  uint64_t out_len = le(b, 20, 4);
   std::string_view data = b.substr(sizeof(TdxQuoteHdr));
   if (out_len > data.size())
     return fail(w + "out_len " + std::to_string(out_len) + " exceeds the buffer");
@@ -92,13 +85,12 @@ Result<std::string> tdx_quote_from_buffer(std::string_view b) {
     return fail(w + "QGS message length " + std::to_string(msg_size) + " but " +
                 std::to_string(data.size() - 4) + " bytes returned");
   std::string_view m = data.substr(4);
-  uint64_t major = get_le(m, 0, 2), type = get_le(m, 4, 4), size = get_le(m, 8, 4),
-           err = get_le(m, 12, 4);
+  uint64_t major = le(m, 0, 2), type = le(m, 4, 4), size = le(m, 8, 4), err = le(m, 12, 4);
   if (major != 1) return fail(w + "QGS message version " + std::to_string(major) + " is not 1");
   if (type != kQgsGetQuoteResp) return fail(w + "QGS message type " + std::to_string(type));
   if (size != m.size()) return fail(w + "QGS message size field disagrees with its length");
   if (err != 0) return fail(w + "QGS error " + hex64(err));
-  uint64_t id_size = get_le(m, 16, 4), quote_size = get_le(m, 20, 4);
+  uint64_t id_size = le(m, 16, 4), quote_size = le(m, 20, 4);
   if (quote_size == 0) return fail(w + "QGS returned an empty quote");
   if (kQgsHeaderSize + 8 + id_size + quote_size > m.size())
     return fail(w + "QGS quote runs past the message");
